@@ -1,0 +1,5 @@
+"""``python -m audiotokens`` runs the CLI."""
+
+from audiotokens.cli import main
+
+main()

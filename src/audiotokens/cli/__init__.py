@@ -1,0 +1,41 @@
+"""The ``audiotokens`` command. Thin: each sub-module registers its commands; heavy imports
+happen inside commands so ``audiotokens --help`` answers instantly."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from . import info as _info
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="audiotokens",
+    help="Turn audio into discrete tokens for LLMs, and measure how good the tokens are.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for _module in (_info,):
+    _module.register(app)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from ..audio import AudioError
+    from ..data.manifest import ManifestError
+    from ..tokenizers.base import TokenizerError
+
+    return (AudioError, ManifestError, TokenizerError, FileNotFoundError, NotADirectoryError,
+            FileExistsError)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: runs the app; known user errors print one line and exit with status 2."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except _user_errors() as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
