@@ -65,3 +65,27 @@ def test_registry_miss_lists_known_names() -> None:
 def test_loading_a_folder_without_config_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(TokenizerError, match="not a saved tokenizer"):
         load_tokenizer(tmp_path)
+
+
+def test_saved_unregistered_tokenizer_loads_through_its_package_target(tmp_path) -> None:
+    from audiotokens.testing import EnergyConfig, EnergyTokenizer, noisy_speechlike
+
+    tok = EnergyTokenizer(EnergyConfig(k=8), name="energy")
+    tok.save(tmp_path / "tok")
+    again = load_tokenizer(tmp_path / "tok")
+    x = noisy_speechlike(1.0, 16000, seed=0)
+    np.testing.assert_array_equal(tok.encode(x, 16000).codes, again.encode(x, 16000).codes)
+
+
+def test_saved_target_outside_the_package_is_refused(tmp_path) -> None:
+    import json
+
+    from audiotokens.testing import EnergyConfig, EnergyTokenizer
+
+    EnergyTokenizer(EnergyConfig(k=8), name="energy").save(tmp_path / "tok")
+    cfg = tmp_path / "tok" / "config.json"
+    header = json.loads(cfg.read_text())
+    header["target"] = "os:system"
+    cfg.write_text(json.dumps(header))
+    with pytest.raises(TokenizerError, match="unknown tokenizer 'energy'"):
+        load_tokenizer(tmp_path / "tok")

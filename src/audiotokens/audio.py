@@ -2,19 +2,35 @@
 
 Every problem with an input file is raised as one :class:`AudioError` that names the file and
 the cause, so callers (CLI, corpus encoders) can report it in one line and move on.
+:func:`probe_audio` does every check that needs only the header (and, for compressed formats,
+one seek to the last frames), so corpus scans can vet thousands of files without decoding.
 """
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Audio", "AudioError", "load_audio", "resample", "to_mono", "save_audio"]
+__all__ = [
+    "Audio",
+    "AudioError",
+    "AudioInfo",
+    "load_audio",
+    "probe_audio",
+    "resample",
+    "to_mono",
+    "save_audio",
+]
 
 MAX_CHANNELS = 8
 DEFAULT_MAX_SECONDS = 3600.0
+_UNKNOWN_DATA_SIZES = (0, 0xFFFFFFFF)  # streaming writers leave the RIFF data size unset
+_PCM_BYTES = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4,
+              "DOUBLE": 8, "ULAW": 1, "ALAW": 1}  # bytes per sample of uncompressed subtypes
+_MP3_FRAME = 1152  # samples per MPEG layer III frame: frame counts of mp3 may be off by one
 
 
 class AudioError(ValueError):
@@ -38,6 +54,23 @@ class Audio:
     def duration(self) -> float:
         """Length in seconds."""
         return len(self.samples) / self.sample_rate
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What the header of a vetted audio file says; ``frames`` per channel, ``duration`` in s."""
+
+    path: str
+    sample_rate: int
+    frames: int
+    channels: int
+    format: str
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.frames / self.sample_rate
 
 
 def to_mono(samples: np.ndarray) -> np.ndarray:
@@ -66,17 +99,53 @@ def _peak_safe(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32, copy=False)
 
 
-def load_audio(
-    path: str | Path,
-    sample_rate: int | None = None,
-    *,
-    max_seconds: float = DEFAULT_MAX_SECONDS,
-    min_samples: int = 1,
-) -> Audio:
-    """Read an audio file as mono float32, resampled to ``sample_rate`` when given.
+def _wav_data_bytes(path: Path) -> tuple[int, int] | None:
+    """(declared, present) bytes of a RIFF/RIFX WAVE ``data`` chunk, or None if unknown.
 
-    Raises :class:`AudioError` (naming the file) for a missing, empty, truncated or non-audio
-    file, NaN/inf samples, no samples, too many channels or a length over ``max_seconds``.
+    None for other containers (RF64, W64, non-WAV), a missing ``data`` chunk (libsndfile then
+    decides) or a size left unset by a streaming writer.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return None
+        order = "<" if head[:4] == b"RIFF" else ">"
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            (chunk_size,) = struct.unpack(order + "I", chunk[4:8])
+            if chunk[:4] == b"data":
+                if chunk_size in _UNKNOWN_DATA_SIZES:
+                    return None
+                return chunk_size, size - pos - 8
+            pos += 8 + chunk_size + (chunk_size & 1)
+    return None
+
+
+def _check_tail(path: Path, info_frames: int) -> None:
+    """Seek to the last frames and read them: a truncated FLAC/MP3 fails or comes back short."""
+    import soundfile as sf
+
+    want = min(info_frames, 64)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            f.seek(info_frames - want)
+            got = len(f.read(want, dtype="float32", always_2d=True))
+    except Exception as err:
+        raise AudioError(path, f"truncated or corrupt: cannot read its last frames "
+                               f"({_short(err)})") from None
+    if got < want:
+        raise AudioError(path, f"truncated: header says {info_frames} frames, data ends earlier")
+
+
+def probe_audio(path: str | Path, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> AudioInfo:
+    """Vet a file from its header without decoding it; returns its :class:`AudioInfo`.
+
+    Raises :class:`AudioError` (naming the file) when it is missing, a directory, 0 bytes,
+    not audio, has 0 frames, more than ``MAX_CHANNELS`` channels, a length over
+    ``max_seconds`` or a WAV ``data`` chunk / compressed stream shorter than its header says.
     """
     import soundfile as sf
 
@@ -95,14 +164,50 @@ def load_audio(
         raise AudioError(p, f"unsupported channel count {info.channels} (1..{MAX_CHANNELS})")
     if info.samplerate <= 0:
         raise AudioError(p, f"invalid sample rate {info.samplerate}")
-    if info.frames > 0 and info.frames / info.samplerate > max_seconds:
-        seconds = info.frames / info.samplerate
+    frames = int(info.frames)
+    data = _wav_data_bytes(p) if info.format in ("WAV", "WAVEX") else None
+    declared_frames = frames
+    sample_bytes = _PCM_BYTES.get(str(info.subtype))
+    if data is not None and sample_bytes is not None:
+        declared_frames = max(frames, data[0] // (sample_bytes * info.channels))
+    if declared_frames / info.samplerate > max_seconds:
+        seconds = declared_frames / info.samplerate
         raise AudioError(p, f"too long: {seconds:.0f} s > max {max_seconds:.0f} s")
+    if data is not None and data[1] < data[0]:
+        raise AudioError(p, f"truncated: header declares {data[0]} bytes of audio data, "
+                            f"only {data[1]} present ({100 * data[1] / data[0]:.0f}%)")
+    if frames <= 0:
+        raise AudioError(p, "no audio samples (header is valid but holds 0 frames)")
+    if data is None and info.format not in ("WAV", "WAVEX", "RAW"):
+        _check_tail(p, frames)
+    return AudioInfo(path=str(p), sample_rate=int(info.samplerate), frames=frames,
+                     channels=int(info.channels), format=str(info.format),
+                     subtype=str(info.subtype))
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int | None = None,
+    *,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    min_samples: int = 1,
+) -> Audio:
+    """Read an audio file as mono float32 [N], resampled to ``sample_rate`` (Hz) when given.
+
+    Raises :class:`AudioError` (naming the file) for a missing, empty, truncated or non-audio
+    file, NaN/inf samples, no samples, too many channels or a length over ``max_seconds``
+    (checked from the header before any decoding, see :func:`probe_audio`).
+    """
+    import soundfile as sf
+
+    p = Path(path)
+    info = probe_audio(p, max_seconds=max_seconds)
     try:
         data, file_rate = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as err:
         raise AudioError(p, f"truncated or corrupt audio data ({_short(err)})") from None
-    if info.frames > 0 and data.shape[0] < info.frames:
+    slack = 2 * _MP3_FRAME if info.format == "MP3" else 0
+    if data.shape[0] + slack < info.frames:
         raise AudioError(p, f"truncated: header says {info.frames} frames, read {data.shape[0]}")
     if data.shape[0] < min_samples:
         raise AudioError(p, f"no audio samples (need at least {min_samples})")

@@ -7,7 +7,10 @@ import sys
 
 import typer
 
+from . import data as _data
 from . import info as _info
+from . import report as _report
+from . import tokens as _tokens
 
 __all__ = ["app", "main"]
 
@@ -19,7 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_info,):
+for _module in (_info, _data, _report, _tokens):
     _module.register(app)
 
 

@@ -14,7 +14,7 @@ from .base import CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, TokenizerError, con
 
 if TYPE_CHECKING:
     from .base import Tokenizer
-    from .registry import Registry
+    from .registry import Registry, TokenizerEntry
 
 __all__ = ["save_tokenizer", "load_saved", "read_config", "atomic_write_bytes"]
 
@@ -51,6 +51,7 @@ def save_tokenizer(tok: Tokenizer, folder: Path) -> Path:
     header = {
         "format_version": FORMAT_VERSION,
         "tokenizer": tok.name,
+        "target": f"{type(tok).__module__}:{type(tok).__qualname__}",
         "config": tok.config_dict(),
         "info": tok.info.to_dict(),
         "checksum": tok.checksum(),
@@ -75,12 +76,26 @@ def read_config(folder: Path) -> dict[str, Any]:
     return header
 
 
+def _entry_for(header: dict[str, Any], registry: Registry) -> TokenizerEntry:
+    """The registered entry for a saved name; an unregistered name falls back to the saved
+    ``target`` class, but only inside the audiotokens package (no arbitrary imports)."""
+    from .registry import TokenizerEntry
+
+    name = header["tokenizer"]
+    if name in registry.names():
+        return registry.get(name)
+    target = str(header.get("target", ""))
+    if target.startswith("audiotokens."):
+        return TokenizerEntry(name, target)
+    return registry.get(name)  # raises, listing the known names
+
+
 def load_saved(folder: Path, registry: Registry) -> Tokenizer:
     """Rebuild a tokenizer from its folder (config, then weights if present)."""
     from safetensors.numpy import load_file
 
     header = read_config(folder)
-    entry = registry.get(header["tokenizer"])
+    entry = _entry_for(header, registry)
     cls = entry.resolve()
     tok = cls(config_from_dict(cls.Config, header["config"]), name=entry.name)
     weights = folder / WEIGHTS_FILE

@@ -1,0 +1,306 @@
+"""One self-contained HTML report from a results database.
+
+Everything is inline (CSS, PNG plots as data URIs, audio as ``data:audio/...`` URIs): the file
+makes no network request and can be mailed or archived as is. Per run it shows the leaderboard
+(overall and per bitrate tier, see :mod:`.ranking`), one table per task (mean ± 95 % CI when
+several seeds), bitrate-vs-quality plots, codebook-weight bars, costs and audio players.
+
+Audio artifacts hold a path; a relative path is looked up from the working directory, then
+from the database's folder. A missing or unreadable file becomes a note in the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .cost import COST_TASK
+from .db import Artifact, Result, ResultsDB, summarize
+from .ranking import Leaderboard, Ranking, rank_results
+
+__all__ = ["ReportSummary", "render_report", "write_report", "MAX_AUDIO_BYTES"]
+
+MAX_AUDIO_BYTES = 20 * 2**20
+_AUDIO_MIME = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg",
+               ".mp3": "audio/mpeg"}
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1100px;padding:0 1rem;color:#222}
+h1{font-size:1.6rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;margin-top:2.5rem}
+table{border-collapse:collapse;margin:.6rem 0 1.4rem;font-size:.9rem}
+th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}
+th{background:#f3f3f3}td.name,th.name{text-align:left}
+tr:nth-child(even) td{background:#fafafa}
+.note{color:#8a5a00;background:#fff6e0;padding:.3rem .6rem;border-left:3px solid #e0a000}
+.muted{color:#777}figure{margin:.8rem 0}figcaption{font-size:.85rem;color:#555}
+img{max-width:100%}
+"""
+_SCRIPT = """
+window.addEventListener("load", function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute("data-images-loaded", ok + "/" + imgs.length);
+});
+"""
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """What :func:`write_report` wrote: the file, the runs, and counts of its parts."""
+
+    path: Path
+    runs: tuple[str, ...]
+    n_results: int
+    n_images: int
+    n_audio: int
+    notes: tuple[str, ...]
+
+
+@dataclass
+class _Page:
+    parts: list[str] = field(default_factory=list)
+    n_images: int = 0
+    n_audio: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+        self.add(f'<p class="note">{_e(text)}</p>')
+
+    def image(self, uri: str, alt: str) -> None:
+        self.n_images += 1
+        self.add(f'<figure><img src="{uri}" alt="{_e(alt)}"></figure>')
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 1e4:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def _table(page: _Page, cls: str, header: list[str], rows: list[list[str]],
+           name_cols: int = 1) -> None:
+    """Append a table; cells are already-escaped HTML; the first ``name_cols`` are left-aligned."""
+    def cells(tag: str, values: list[str]) -> str:
+        return "".join(f'<{tag}{" class=name" if i < name_cols else ""}>{v}</{tag}>'
+                       for i, v in enumerate(values))
+
+    body = "".join(f"<tr>{cells('td', r)}</tr>" for r in rows)
+    page.add(f'<table class="{cls}"><thead><tr>{cells("th", header)}</tr></thead>'
+             f"<tbody>{body}</tbody></table>")
+
+
+def _leaderboard(page: _Page, board: Leaderboard, title: str) -> None:
+    page.add(f"<h4>{_e(title)}</h4>")
+    tasks = [t.task for t in board.tasks]
+    header = ["#", "tokenizer", "tier", "mean rank", *map(_e, tasks), "missing"]
+    rows = [[str(r.position), _e(r.tokenizer), _e(r.bitrate_tier), _fmt(r.mean_rank),
+             *(_fmt(r.ranks.get(t)) for t in tasks), _e(", ".join(r.missing) or "–")]
+            for r in board.rows]
+    _table(page, f"leaderboard scope-{_e(board.scope)}", header, rows, name_cols=3)
+
+
+def _task_tables(page: _Page, results: list[Result], ranking: Ranking) -> None:
+    summaries = summarize(results)
+    for task in [*ranking.primary, *([COST_TASK] if any(r.task == COST_TASK for r in results)
+                                     else [])]:
+        rows_of = [s for s in summaries if s.task == task]
+        metrics = list(dict.fromkeys(s.metric for s in rows_of))
+        entries = list(dict.fromkeys((s.tokenizer, s.bitrate_tier) for s in rows_of))
+        order = {(s.tokenizer, s.bitrate_tier): s.rank for t in ranking.overall.tasks
+                 if t.task == task for s in t.scores}
+        entries.sort(key=lambda e: (order.get(e, float("inf")), e))
+        by_key = {(s.tokenizer, s.bitrate_tier, s.metric): s for s in rows_of}
+        header = ["tokenizer", "tier"]
+        for m in metrics:
+            s0 = next(s for s in rows_of if s.metric == m)
+            star = " ★" if ranking.primary.get(task) == m else ""
+            header.append(f"{_e(m)} {'↑' if s0.higher_is_better else '↓'}{star}")
+        rows = []
+        for e in entries:
+            row = [_e(e[0]), _e(e[1])]
+            for m in metrics:
+                s = by_key.get((*e, m))
+                if s is None:
+                    row.append("–")
+                elif s.ci95 is None:
+                    row.append(_fmt(s.mean))
+                else:
+                    row.append(f"{_fmt(s.mean)} ± {_fmt(s.ci95)} "
+                               f'<span class="muted">(n={s.n})</span>')
+            rows.append(row)
+        page.add(f"<h4>{_e(task)}</h4>")
+        _table(page, f"task task-{_e(task)}", header, rows, name_cols=2)
+    page.add('<p class="muted">★ primary metric (ranked); ↑ higher is better, ↓ lower is '
+             "better; ± is the 95 % Student-t confidence half-width over seeds.</p>")
+
+
+def _scatter(page: _Page, results: list[Result], ranking: Ranking) -> None:
+    from .report_plots import ScatterPoint, bitrate_scatter
+
+    bitrate = {(s.tokenizer, s.bitrate_tier): s.mean for s in summarize(
+        r for r in results if r.task == COST_TASK and r.metric == "bitrate_bps")}
+    if not bitrate:
+        page.note("no bitrate recorded (task 'cost', metric 'bitrate_bps'): no scatter plots")
+        return
+    for t in ranking.overall.tasks:
+        points = [ScatterPoint(s.tokenizer, s.bitrate_tier, bitrate[key], s.value)
+                  for s in t.scores if (key := (s.tokenizer, s.bitrate_tier)) in bitrate]
+        if points:
+            page.image(bitrate_scatter(t.task, t.metric, t.higher_is_better, points),
+                       f"bitrate vs {t.metric} for {t.task}")
+
+
+def _weights(page: _Page, artifacts: list[Artifact]) -> None:
+    from .report_plots import weight_bars
+
+    by_task: dict[str, dict[str, list[tuple[list[str], list[float]]]]] = {}
+    for a in artifacts:
+        try:
+            data = json.loads(a.payload)
+            names, weights = [str(n) for n in data["names"]], [float(w) for w in data["weights"]]
+            if len(names) != len(weights) or not names:
+                raise ValueError("names and weights differ in length or are empty")
+        except (ValueError, KeyError, TypeError) as err:
+            page.note(f"codebook weights of {a.tokenizer}/{a.task} (seed {a.seed}) unreadable: "
+                      f"{err}")
+            continue
+        by_task.setdefault(a.task, {}).setdefault(a.tokenizer, []).append((names, weights))
+    if not by_task:
+        page.add('<p class="muted">no codebook weights recorded.</p>')
+    for task, per_tok in by_task.items():
+        series = {}
+        for tok, runs in per_tok.items():  # mean over seeds with the same codebook names
+            names = runs[0][0]
+            same = [w for n, w in runs if n == names]
+            series[tok] = (names, [sum(col) / len(same) for col in zip(*same, strict=True)])
+        page.image(weight_bars(task, series), f"codebook weights for {task}")
+
+
+def _cost(page: _Page, results: list[Result]) -> None:
+    from .report_plots import cost_bars
+
+    rows = [s for s in summarize(r for r in results if r.task == COST_TASK)]
+    if not rows:
+        page.add('<p class="muted">no cost measured.</p>')
+        return
+    metrics: dict[str, dict[str, float]] = {}
+    for s in rows:
+        metrics.setdefault(s.metric, {})[f"{s.tokenizer} [{s.bitrate_tier}]"] = s.mean
+    page.image(cost_bars(metrics), "cost per tokenizer")
+
+
+def _audio(page: _Page, artifacts: list[Artifact], db_dir: Path) -> None:
+    if not artifacts:
+        page.add('<p class="muted">no audio samples recorded.</p>')
+    for a in artifacts:
+        caption = f"{a.tokenizer} · {a.task} · {a.name} (seed {a.seed})"
+        path = Path(a.payload)
+        if not path.is_absolute() and not path.is_file():
+            path = db_dir / path
+        mime = _AUDIO_MIME.get(path.suffix.lower())
+        try:
+            if mime is None:
+                raise ValueError(f"unsupported audio type '{path.suffix}' "
+                                 f"(one of {', '.join(_AUDIO_MIME)})")
+            if path.stat().st_size > MAX_AUDIO_BYTES:
+                raise ValueError(f"larger than {MAX_AUDIO_BYTES // 2**20} MiB")
+            data = path.read_bytes()
+        except (OSError, ValueError) as err:
+            reason = "file not found" if isinstance(err, FileNotFoundError) else str(err)
+            page.note(f"audio {caption}: {a.payload}: {reason}")
+            continue
+        uri = f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
+        page.n_audio += 1
+        page.add(f'<figure class="audio"><figcaption>{_e(caption)}</figcaption>'
+                 f'<audio controls preload="metadata" src="{uri}"></audio></figure>')
+
+
+def _run_section(page: _Page, db: ResultsDB, run: str,
+                 primary: Mapping[str, str] | None) -> int:
+    results = db.results(run)
+    artifacts = db.artifacts(run)
+    ranking = rank_results(results, primary)
+    page.add(f'<section class="run" id="run-{_e(run)}"><h2>Run {_e(run)}</h2>')
+    page.add("<h3>Leaderboard</h3>")
+    if ranking.overall.tasks:
+        _leaderboard(page, ranking.overall, "overall")
+        for tier, board in ranking.tiers.items():
+            _leaderboard(page, board, f"tier: {tier}")
+    else:
+        page.add('<p class="muted">no quality tasks recorded yet.</p>')
+    page.add("<h3>Tasks</h3>")
+    _task_tables(page, results, ranking)
+    page.add("<h3>Bitrate vs quality</h3>")
+    _scatter(page, results, ranking)
+    page.add("<h3>Codebook weights</h3>")
+    _weights(page, [a for a in artifacts if a.kind == "codebook_weights"])
+    page.add("<h3>Cost</h3>")
+    _cost(page, results)
+    page.add("<h3>Audio samples</h3>")
+    _audio(page, [a for a in artifacts if a.kind == "audio"], db.path.parent)
+    page.add("</section>")
+    return len(results)
+
+
+def _render(db: ResultsDB, run: str | None,
+            primary: Mapping[str, str] | None) -> tuple[str, ReportSummary]:
+    runs = db.runs()
+    if run is not None:
+        if run not in runs:
+            raise ValueError(f"{db.path}: no run '{run}'; runs: {', '.join(runs) or 'none'}")
+        runs = [run]
+    page = _Page()
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    page.add(f"<h1>audiotokens benchmark report</h1><p class=\"muted\">{_e(db.path.name)} · "
+             f"{len(runs)} run(s) · generated {stamp}</p>")
+    if not runs:
+        page.note(f"{db.path}: the database holds no results yet")
+    n_results = sum(_run_section(page, db, r, primary) for r in runs)
+    doc = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+           '<meta name="viewport" content="width=device-width, initial-scale=1">'
+           f"<title>audiotokens report: {_e(db.path.name)}</title><style>{_CSS}</style></head>"
+           f'<body data-images-loaded="pending">{"".join(page.parts)}'
+           f"<script>{_SCRIPT}</script></body></html>\n")
+    summary = ReportSummary(Path(), tuple(runs), n_results, page.n_images, page.n_audio,
+                            tuple(page.notes))
+    return doc, summary
+
+
+def render_report(db: ResultsDB, run: str | None = None,
+                  primary: Mapping[str, str] | None = None) -> str:
+    """The report as one HTML string (all runs, or only ``run``)."""
+    return _render(db, run, primary)[0]
+
+
+def write_report(db: ResultsDB | str | Path, out: str | Path, run: str | None = None,
+                 primary: Mapping[str, str] | None = None) -> ReportSummary:
+    """Write the HTML report for ``db`` (an open DB or a path to one) to ``out`` atomically."""
+    from ..tokenizers.persist import atomic_write_bytes
+
+    owned = not isinstance(db, ResultsDB)
+    handle = ResultsDB(db, create=False) if owned else db
+    try:
+        doc, summary = _render(handle, run, primary)
+    finally:
+        if owned:
+            handle.close()
+    path = Path(out)
+    atomic_write_bytes(path, doc.encode("utf-8"))
+    path.chmod(0o644)  # the temp file was private (0600); a report is meant to be shared
+    return ReportSummary(path, summary.runs, summary.n_results, summary.n_images,
+                         summary.n_audio, summary.notes)

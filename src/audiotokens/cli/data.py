@@ -1,0 +1,173 @@
+"""``audiotokens data ...``: make manifests from corpora and folders, or synthesize a corpus."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from ..data.manifest import ManifestItem
+
+__all__ = ["register"]
+
+data_app = typer.Typer(
+    name="data",
+    help="Build manifests (JSONL: id, path, duration, text, speaker, label, split) from a "
+         "corpus or any folder of audio, or synthesize a small speech corpus offline.",
+    no_args_is_help=True,
+)
+
+_OUT_HELP = "Manifest file to write (JSONL); audio paths inside it are relative to its folder."
+
+
+def _relative(items: list[ManifestItem], base: Path) -> list[ManifestItem]:
+    """Paths relative to ``base`` where possible, so a corpus and its manifest move together."""
+    import os
+    from dataclasses import replace
+
+    out = []
+    for it in items:
+        try:
+            rel = os.path.relpath(it.path, base)
+        except ValueError:  # different drive (Windows)
+            rel = it.path
+        out.append(replace(it, path=rel))
+    return out
+
+
+def _write(items: list[ManifestItem], out: Path) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from ..data.manifest import write_manifest
+    from ..data.summary import summarize
+
+    base = out.resolve().parent
+    write_manifest(_relative(items, base), out)
+    console = Console(soft_wrap=True, highlight=False)
+    console.print(f"wrote [bold]{escape(str(out))}[/bold]: {summarize(items).line()}")
+
+
+@data_app.command("synth")
+def synth(
+    out: Path = typer.Option(..., "--out", help="Folder to create: wavs/ plus train/valid/"
+                             "test/all.jsonl manifests."),
+    minutes: float = typer.Option(3.0, help="Minutes of speech to make (about 20 utterances "
+                                  "per minute)."),
+    seed: int = typer.Option(0, help="Random seed: the same seed gives identical files."),
+    speakers: int = typer.Option(12, help="Number of synthetic speakers (voice + variant + "
+                                 "pitch)."),
+    valid_speakers: int = typer.Option(2, help="Speakers held out for the valid split."),
+    test_speakers: int = typer.Option(2, help="Speakers held out for the test split."),
+    sample_rate: int = typer.Option(16000, help="Sample rate of the wav files, in Hz."),
+    overwrite: bool = typer.Option(False, help="Replace a corpus already in --out."),
+) -> None:
+    """Synthesize an English speech corpus with espeak-ng (offline, in seconds).
+
+    Speakers: espeak voice x variant x base pitch; valid/test speakers held out.
+    Utterances: sentences and single words, with transcripts and phone timings.
+    Label: prosody class slow|normal|fast x low|high (rate and pitch), 6 classes.
+    """
+    from rich.console import Console
+
+    from ..data.summary import summarize
+    from ..data.synth import SynthConfig, synthesize_corpus
+
+    try:
+        config = SynthConfig(minutes=minutes, seed=seed, n_speakers=speakers,
+                             valid_speakers=valid_speakers, test_speakers=test_speakers,
+                             sample_rate=sample_rate)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    result = synthesize_corpus(out, config, overwrite=overwrite)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"synthesized {result.seconds / 60:.1f} min in {result.wall_seconds:.1f} s "
+                  f"({result.realtime_factor:.0f}x real time) into {out}", markup=False)
+    console.print(f"  {summarize(result.items).line()}")
+    for split, names in result.speakers.items():
+        console.print(f"  {split} speakers ({len(names)}): {', '.join(names)}")
+    console.print(f"  manifests: {', '.join(str(p) for p in result.manifests.values())}",
+                  markup=False)
+
+
+@data_app.command("fsdd")
+def fsdd(
+    root: Path = typer.Argument(..., help="FSDD folder (holding recordings/*.wav)."),
+    out: Path = typer.Option(..., "--out", help=_OUT_HELP),
+) -> None:
+    """Free Spoken Digit Dataset: label = digit, official split (takes 0-4 test, 5-9 valid)."""
+    from ..data.corpora import fsdd_manifest
+
+    _write(fsdd_manifest(root), out)
+
+
+@data_app.command("librispeech")
+def librispeech(
+    root: Path = typer.Argument(..., help="LibriSpeech folder (searched recursively for "
+                                "{speaker}-{chapter}-{utt}.flac)."),
+    out: Path = typer.Option(..., "--out", help=_OUT_HELP),
+    held_out_speakers: str = typer.Option("", help="Comma-separated speaker ids to put in the "
+                                          "test split (e.g. 1688,367)."),
+) -> None:
+    """LibriSpeech: speaker from the path, transcripts from *.trans.txt when present."""
+    from ..data.corpora import librispeech_manifest
+
+    held = [s.strip() for s in held_out_speakers.split(",") if s.strip()] or None
+    try:
+        items = librispeech_manifest(root, held_out_speakers=held)
+    except ValueError as err:
+        if type(err) is not ValueError:
+            raise
+        raise typer.BadParameter(str(err), param_hint="--held-out-speakers") from None
+    _write(items, out)
+
+
+@data_app.command("ljspeech")
+def ljspeech(
+    root: Path = typer.Argument(..., help="LJSpeech folder (metadata.csv + wavs/)."),
+    out: Path = typer.Option(..., "--out", help=_OUT_HELP),
+) -> None:
+    """LJSpeech: single speaker "LJ", normalized transcripts, split by hash of id."""
+    from ..data.corpora import ljspeech_manifest
+
+    _write(ljspeech_manifest(root), out)
+
+
+@data_app.command("folder")
+def folder(
+    root: Path = typer.Argument(..., help="Any folder of audio files (wav, flac, ogg, mp3...)."),
+    out: Path = typer.Option(..., "--out", help=_OUT_HELP),
+    recursive: bool = typer.Option(True, help="Also look in sub-folders."),
+) -> None:
+    """Any folder of audio: one item per readable file, id = its relative path.
+
+    Unreadable files (empty, truncated, not audio) are skipped, never silently:
+    each is printed with its reason and listed in OUT.skipped.tsv.
+    """
+    from rich.console import Console
+
+    from ..data.folder import scan_folder
+    from ..data.manifest import ManifestError
+
+    scan = scan_folder(root, recursive=recursive)
+    if not scan.items:
+        raise ManifestError(f"{root}: no readable audio files ({len(scan.skipped)} skipped)")
+    _write(scan.items, out)
+    if scan.skipped:
+        report = out.with_name(out.name + ".skipped.tsv")
+        report.write_text("".join(f"{s.path}\t{s.reason}\n" for s in scan.skipped),
+                          encoding="utf-8")
+        console = Console(stderr=True, soft_wrap=True)
+        console.print(f"skipped {len(scan.skipped)} unreadable file(s), listed with reasons "
+                      f"in {report}:", markup=False, highlight=False, style="yellow")
+        for s in scan.skipped[:10]:
+            console.print(f"  {s.path}: {s.reason}", markup=False, highlight=False)
+        if len(scan.skipped) > 10:
+            console.print(f"  ... and {len(scan.skipped) - 10} more")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``data`` sub-app to the root app."""
+    app.add_typer(data_app, name="data")

@@ -1,0 +1,259 @@
+"""``audiotokens fit`` (train and save a tokenizer) and ``audiotokens encode`` (corpus -> store)."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+__all__ = ["register", "parse_options", "split_options"]
+
+BITRATES = ("low", "medium", "high")
+MAX_LISTED_FAILURES = 20
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["k=500", "layers=[3,7]", "model=x"]`` -> dict; values are JSON when they parse
+    (numbers, lists, true/false), comma lists become lists, anything else stays a string."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="-o")
+        out[key.strip()] = _parse_value(raw.strip())
+    return out
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        pass
+    if "," in raw:
+        return [_parse_value(part.strip()) for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def split_options(cls: type, name: str, options: dict[str, Any]) -> tuple[dict, dict]:
+    """Split options into (config options, fit options) for tokenizer class ``cls``.
+
+    An option is a config option when it names a field of ``cls.Config``, a fit option
+    when ``cls.fit`` takes it; anything else raises listing the allowed ones.
+    """
+    from ..tokenizers.base import Tokenizer, TokenizerError
+
+    config_fields = [f.name for f in dataclasses.fields(cls.Config)]
+    params = list(inspect.signature(cls.fit).parameters.values())[2:]  # after self, manifest
+    named = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    takes_any = cls.fit is not Tokenizer.fit and any(p.kind == p.VAR_KEYWORD for p in params)
+    config: dict[str, Any] = {}
+    fit: dict[str, Any] = {}
+    for key, value in options.items():
+        if key in config_fields:
+            config[key] = value
+        elif key in named or takes_any:
+            fit[key] = value
+        else:
+            raise TokenizerError(
+                f"option '{key}' is not known to tokenizer '{name}'; config options: "
+                f"{', '.join(config_fields) or '-'}; fit options: {', '.join(named) or '-'}"
+            )
+    return config, fit
+
+
+def _resolve(name_or_folder: str) -> tuple[type, Any]:
+    """(tokenizer class, the loaded tokenizer if ``name_or_folder`` is a saved folder)."""
+    from ..tokenizers.base import CONFIG_FILE, TokenizerError
+    from ..tokenizers.registry import REGISTRY, load_tokenizer
+
+    if (Path(name_or_folder) / CONFIG_FILE).is_file():
+        tok = load_tokenizer(name_or_folder)
+        return type(tok), tok
+    entry = REGISTRY.get(name_or_folder)
+    try:
+        return entry.resolve(), None
+    except (ImportError, AttributeError) as err:
+        raise TokenizerError(f"tokenizer '{name_or_folder}' is not available here: {err}") from None
+
+
+def _build(name_or_folder: str, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The tokenizer to fit and its fit options."""
+    from ..tokenizers.base import TokenizerError
+    from ..tokenizers.registry import load_tokenizer
+
+    cls, saved = _resolve(name_or_folder)
+    config_opts, fit_opts = split_options(cls, name_or_folder, options)
+    if saved is not None:
+        if config_opts:
+            raise TokenizerError(f"{name_or_folder}: options {sorted(config_opts)} cannot change "
+                                 "a saved tokenizer; fit from its registered name instead")
+        return saved, fit_opts
+    try:
+        return load_tokenizer(name_or_folder, **config_opts), fit_opts
+    except (ValueError, TypeError) as err:
+        raise TokenizerError(f"tokenizer '{name_or_folder}': {err}") from None
+
+
+def _check_device(device: str | None) -> None:
+    if device is None or not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise typer.BadParameter(f"{device!r} requested but CUDA is not available here; "
+                                 "use --device cpu", param_hint="--device")
+
+
+def _layers(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated layer numbers like 3,7,12, got "
+                                 f"{value!r}", param_hint="--layers") from None
+
+
+def fit(
+    tokenizer: str = typer.Argument(..., help="A registered name (see `audiotokens list`) or a "
+                                    "saved tokenizer folder to fit further."),
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="JSONL manifest of the audio "
+                                  "to fit on."),
+    out: Path = typer.Option(..., "--out", help="Folder to save the fitted tokenizer in."),
+    k: int | None = typer.Option(None, "--k", help="Clusters per codebook (k-means tokenizers)."),
+    layers: str | None = typer.Option(None, "--layers", help="SSL layers, e.g. 3,7,12."),
+    model: str | None = typer.Option(None, "--model", help="Hub id or local model folder."),
+    bitrate: str | None = typer.Option(None, "--bitrate", help="Codec tier: low|medium|high."),
+    codebooks: int | None = typer.Option(None, "--codebooks", help="Number of codebooks."),
+    minutes: float | None = typer.Option(None, "--minutes", help="Audio to fit on, minutes."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1, mps."),
+    option: list[str] = typer.Option([], "--option", "-o", help="Any other option, key=value "
+                                      "(repeatable); goes to the config or to fit."),
+) -> None:
+    """Fit a tokenizer on a manifest and save it to a folder.
+
+    Each option goes to the tokenizer's config if it is a config field,
+    otherwise to its fit step (e.g. --minutes); an unknown option is an
+    error that lists the allowed ones.
+
+    Examples:
+      audiotokens fit mel-kmeans -m train.jsonl --out runs/mel --k 500
+      audiotokens fit hubert --model facebook/hubert-base-ls960 \\
+          --layers 6,9 --k 500 -m train.jsonl --out runs/hubert \\
+          --minutes 60 --device cuda
+      audiotokens fit mel-kmeans -m train.jsonl --out runs/mel \\
+          -o max_vectors=200000
+    """
+    from rich.console import Console
+
+    from ..tokenizers.base import NotTrainableError
+    from .info import info as show_info
+
+    if bitrate is not None and bitrate not in BITRATES:
+        raise typer.BadParameter(f"must be one of {', '.join(BITRATES)}, got {bitrate!r}",
+                                 param_hint="--bitrate")
+    _check_device(device)
+    flags = {"k": k, "layers": _layers(layers), "model": model, "bitrate": bitrate,
+             "codebooks": codebooks, "minutes": minutes, "seed": seed}
+    options = {key: v for key, v in flags.items() if v is not None}
+    options.update(parse_options(option))
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: manifest not found")
+    tok, fit_opts = _build(tokenizer, options)
+    if device is not None:
+        tok.to(device)
+    console = Console()
+    try:
+        tok.fit(manifest, **fit_opts)
+    except NotTrainableError:
+        if fit_opts:
+            raise
+        console.print(f"[yellow]'{tok.name}' has nothing to fit; saving it as configured[/]")
+    tok.save(out)
+    show_info(str(out))
+    console.print(f"saved to [bold]{out}[/]  (next: audiotokens encode {out} "
+                  f"--manifest {manifest} --out tokens/)")
+
+
+def encode(
+    tokenizer: str = typer.Argument(..., help="A saved tokenizer folder (from `audiotokens fit`)"
+                                    " or a registered name that needs no fitting."),
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="JSONL manifest to encode."),
+    out: Path = typer.Option(..., "--out", help="Token store folder (created or resumed)."),
+    batch_seconds: float = typer.Option(60.0, "--batch-seconds", min=0.001, help="Padded "
+                                        "audio seconds per batch (lower it if memory is short)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, mps."),
+    shard_items: int = typer.Option(1000, "--shard-items", min=1, help="Items per Parquet "
+                                    "shard (each shard is a resume point)."),
+    workers: int = typer.Option(4, "--workers", min=1, help="Threads loading audio ahead."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Encode every item of a manifest into a token store, resumably.
+
+    The store is a folder of Parquet shards. Re-running the same command
+    skips items already encoded, so an interrupted job just continues.
+    Unreadable files are skipped and listed in OUT/errors.jsonl; the exit
+    status is 0 when the job completed, even if some items failed.
+
+    Examples:
+      audiotokens encode runs/mel -m corpus.jsonl --out tokens/mel
+      audiotokens encode mulaw -m corpus.jsonl --out tokens/mulaw
+      audiotokens encode runs/hubert -m corpus.jsonl --out tokens/hu \\
+          --device cuda --batch-seconds 300
+    """
+    from ..encode import encode_manifest
+    from ..tokenizers.base import TokenizerError
+    from ..tokenizers.registry import load_tokenizer
+
+    _check_device(device)
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: manifest not found")
+    _resolve(tokenizer)  # a clear error for unknown or unavailable names
+    tok = load_tokenizer(tokenizer)
+    if not tok.info.fitted:
+        raise TokenizerError(f"tokenizer '{tokenizer}' is not fitted; run `audiotokens fit "
+                             f"{tokenizer} --manifest ... --out DIR` and encode with DIR")
+    summary = encode_manifest(tok, manifest, out, batch_seconds=batch_seconds, device=device,
+                              shard_items=shard_items, workers=workers, progress=progress)
+    _print_summary(summary)
+
+
+def _print_summary(summary: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"encode -> {summary.store}", show_header=False)
+    rows = [
+        ("items in manifest", f"{summary.total}"),
+        ("encoded now", f"{summary.encoded}"),
+        ("skipped (already done)", f"{summary.skipped_done}"),
+        ("failed", f"{len(summary.failed)}"),
+        ("audio encoded", f"{summary.audio_seconds:,.1f} s"),
+        ("wall time", f"{summary.wall_seconds:,.1f} s"),
+        ("throughput", f"{summary.throughput:,.1f}x real time"),
+        ("shards written", f"{summary.shards_written}"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    if summary.failed:
+        failures = Table("id", "reason", title="failed items")
+        for item_id, reason in summary.failed[:MAX_LISTED_FAILURES]:
+            failures.add_row(item_id, reason)
+        console.print(failures)
+        more = len(summary.failed) - MAX_LISTED_FAILURES
+        if more > 0:
+            console.print(f"... and {more} more")
+        console.print(f"all failures: {summary.errors_path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``fit`` and ``encode`` to the root app."""
+    app.command("fit")(fit)
+    app.command("encode")(encode)

@@ -1,0 +1,239 @@
+"""Corpus-scale encoding: manifest -> token store, batched, sharded, resumable.
+
+Items are sorted by duration and grouped into batches up to a padded-seconds budget (so
+little compute goes to padding); background threads load the next batches while the
+current one is encoded; a shard is committed every ``shard_items`` items. A bad file is
+recorded in ``errors.jsonl`` and skipped, never aborting the run; re-running the same job
+skips the ids already committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .store import TokenStore
+
+if TYPE_CHECKING:
+    from .data.manifest import ManifestItem
+    from .tokenizers.base import Tokenizer, Tokens
+
+__all__ = ["EncodeSummary", "encode_manifest", "plan_batches"]
+
+
+@dataclass
+class EncodeSummary:
+    """What one encode run did. ``failed`` holds ``(id, reason)``; seconds are wall/audio."""
+
+    store: Path
+    total: int = 0
+    encoded: int = 0
+    skipped_done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    batches: int = 0
+    shards_written: int = 0
+
+    @property
+    def throughput(self) -> float:
+        """Audio seconds encoded per wall second (x real time); 0 when nothing ran."""
+        return self.audio_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def errors_path(self) -> Path:
+        """Where the failures of this run are listed."""
+        return self.store / "errors.jsonl"
+
+
+@dataclass
+class _Loaded:
+    """One manifest item after loading: samples or the reason it could not be loaded."""
+
+    item: ManifestItem
+    samples: np.ndarray | None = None
+    error: str = ""
+
+
+def plan_batches(durations: list[float], batch_seconds: float) -> list[list[int]]:
+    """Group item indices into batches whose padded length (max duration x count) stays
+    within ``batch_seconds``; items are taken longest first, each batch holds >= 1 item."""
+    if batch_seconds <= 0:
+        raise ValueError(f"batch_seconds must be positive, got {batch_seconds}")
+    order = sorted(range(len(durations)), key=lambda i: -durations[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        longest = durations[current[0]] if current else durations[i]
+        if current and longest * (len(current) + 1) > batch_seconds:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _reason(err: BaseException) -> str:
+    """One-line reason for errors.jsonl: the AudioError reason, else ``Type: message``."""
+    from .audio import AudioError
+
+    if isinstance(err, AudioError):
+        return err.reason
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
+
+
+def _load_one(item: ManifestItem, sample_rate: int) -> _Loaded:
+    from .audio import load_audio
+
+    try:
+        return _Loaded(item, load_audio(item.path, sample_rate).samples)
+    except Exception as err:  # any per-item failure is reported, never fatal
+        return _Loaded(item, error=_reason(err))
+
+
+def _prefetched(batches: list[list[ManifestItem]], sample_rate: int, depth: int,
+                workers: int) -> Iterator[list[_Loaded]]:
+    """Yield loaded batches in order while ``workers`` threads load up to ``depth`` ahead."""
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audiotokens-load") as pool:
+        queue: deque[list[Future[_Loaded]]] = deque()
+        try:
+            for batch in batches:
+                queue.append([pool.submit(_load_one, item, sample_rate) for item in batch])
+                if len(queue) > depth:
+                    yield [f.result() for f in queue.popleft()]
+            while queue:
+                yield [f.result() for f in queue.popleft()]
+        finally:
+            for futures in queue:
+                for future in futures:
+                    future.cancel()
+
+
+def _encode_loaded(tok: Tokenizer, loaded: list[_Loaded],
+                   sample_rate: int) -> list[tuple[_Loaded, Tokens | None, str]]:
+    """Encode a batch; if the batch call fails, retry item by item to isolate the bad one."""
+    good = [x for x in loaded if x.samples is not None]
+    results: list[tuple[_Loaded, Tokens | None, str]] = [(x, None, x.error) for x in loaded
+                                                         if x.samples is None]
+    if not good:
+        return results
+    try:
+        items = _checked_items(tok.encode_batch([x.samples for x in good], sample_rate), len(good))
+        return results + [(x, t, "") for x, t in zip(good, items, strict=True)]
+    except Exception as err:
+        if len(good) == 1:
+            return results + [(good[0], None, _reason(err))]
+    for x in good:  # the batch failed: isolate the bad item(s)
+        try:
+            (tokens,) = _checked_items(tok.encode_batch([x.samples], sample_rate), 1)
+            results.append((x, tokens, ""))
+        except Exception as err:
+            results.append((x, None, _reason(err)))
+    return results
+
+
+def _checked_items(batch: Tokens, expected: int) -> list[Tokens]:
+    items = batch.items()
+    if len(items) != expected:
+        raise RuntimeError(f"tokenizer returned {len(items)} items for a batch of {expected}")
+    for t in items:
+        t.validate()
+    return items
+
+
+def encode_manifest(
+    tok: Tokenizer,
+    manifest_path: str | Path,
+    out_dir: str | Path,
+    *,
+    batch_seconds: float = 60.0,
+    device: str | None = None,
+    shard_items: int = 1000,
+    prefetch: int = 2,
+    workers: int = 4,
+    progress: bool = True,
+) -> EncodeSummary:
+    """Encode every item of a JSONL manifest with ``tok`` into the token store ``out_dir``.
+
+    Batches hold up to ``batch_seconds`` of padded audio; a shard is committed every
+    ``shard_items`` items; ``prefetch`` batches are loaded ahead by ``workers`` threads.
+    Items already in the store are skipped; failures go to ``errors.jsonl`` and the summary.
+    A store made by another tokenizer raises :class:`~audiotokens.store.StoreError`.
+    """
+    from .data.manifest import read_manifest
+
+    if min(shard_items, prefetch, workers) < 1:
+        raise ValueError(f"shard_items, prefetch and workers must be >= 1, got "
+                         f"{shard_items}, {prefetch}, {workers}")
+    start = time.perf_counter()
+    items = read_manifest(manifest_path)
+    store = TokenStore.create(out_dir, tok)
+    store.remove_temp_files()
+    store.clear_errors()
+    done = store.done_ids()
+    todo = [it for it in items if it.id not in done]
+    summary = EncodeSummary(store=store.folder, total=len(items),
+                            skipped_done=len(items) - len(todo))
+    if device is not None:
+        tok.to(device)
+    sample_rate = tok.info.sample_rate
+    plan = plan_batches([it.duration for it in todo], batch_seconds)
+    batches = [[todo[i] for i in idx] for idx in plan]
+    pending: list[tuple[str, Tokens]] = []
+    with _progress_bar(progress, sum(it.duration for it in todo)) as advance:
+        try:
+            for loaded in _prefetched(batches, sample_rate, prefetch, workers):
+                summary.batches += 1
+                for x, tokens, reason in _encode_loaded(tok, loaded, sample_rate):
+                    if tokens is None:
+                        summary.failed.append((x.item.id, reason))
+                        store.append_error(x.item.id, x.item.path, reason)
+                    else:
+                        pending.append((x.item.id, tokens))
+                        summary.encoded += 1
+                        assert x.samples is not None
+                        summary.audio_seconds += len(x.samples) / sample_rate
+                advance(sum(x.item.duration for x in loaded))
+                while len(pending) >= shard_items:
+                    rows, pending = pending[:shard_items], pending[shard_items:]
+                    store.write_shard(rows)
+                    summary.shards_written += 1
+        finally:  # finished results are committed even when the run is interrupted
+            if pending:
+                rows, pending = pending, []
+                store.write_shard(rows)
+                summary.shards_written += 1
+    summary.wall_seconds = time.perf_counter() - start
+    return summary
+
+
+@contextmanager
+def _progress_bar(enabled: bool, total_seconds: float) -> Iterator[Callable[[float], None]]:
+    """Yield an ``advance(audio_seconds)`` callable driving a rich bar (a no-op if disabled)."""
+    if not enabled:
+        yield lambda seconds: None
+        return
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("encoding"), BarColumn(),
+               TextColumn("{task.completed:,.0f}/{task.total:,.0f} s audio"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task("encode", total=max(total_seconds, 1e-9))
+        yield lambda seconds: bar.update(task, advance=seconds)

@@ -1,0 +1,338 @@
+"""The token store: a folder of Parquet shards holding one tokenizer's tokens for a corpus.
+
+Layout::
+
+    tokenizer.json        name, info, checksum of the tokenizer, token dtype, created time
+    shard-00000-<r>.parquet   columns id (string), n_frames (int32), n_codebooks (int16),
+                          tokens (list<int16> or list<int32>, [T, C] flattened row-major)
+    errors.jsonl          items that failed in the latest encode run: id, path, reason
+
+A shard is written to a temp file and renamed, so a shard is either fully there or absent.
+The finished ids (what makes an encode job resumable) are the ids in committed shards: there
+is no second list to drift from the data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .tokenizers.base import TokenizerError, TokenizerInfo, Tokens
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from .tokenizers.base import Tokenizer
+
+__all__ = ["StoreError", "StoreCheck", "TokenStore", "TOKENIZER_FILE", "ERRORS_FILE"]
+
+TOKENIZER_FILE = "tokenizer.json"
+ERRORS_FILE = "errors.jsonl"
+STORE_VERSION = 1
+INT16_MAX_VOCAB = 32767
+
+
+class StoreError(TokenizerError):
+    """A token store is missing, broken, or belongs to another tokenizer."""
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    """Result of :meth:`TokenStore.validate`: counts of what was checked."""
+
+    items: int
+    shards: int
+    frames: int
+
+
+def _token_dtype(info: TokenizerInfo) -> str:
+    """'int16' when every vocab fits (<= 32767 ids), else 'int32'."""
+    return "int16" if max(info.vocab_sizes) <= INT16_MAX_VOCAB else "int32"
+
+
+class TokenStore:
+    """Read and append tokens of one tokenizer. Open with :meth:`open` or :meth:`create`."""
+
+    def __init__(self, folder: Path, header: dict[str, Any]) -> None:
+        self.folder = folder
+        self.header = header
+        self.info = TokenizerInfo.from_dict(header["info"])
+        self.dtype = header["token_dtype"]
+        self._index: dict[str, tuple[Path, int]] | None = None
+
+    # -- opening ----------------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: str | Path, tokenizer: Tokenizer) -> TokenStore:
+        """Open ``folder`` for writing ``tokenizer``'s tokens, creating it if needed.
+
+        An existing store made by a different tokenizer (other checksum) is refused.
+        """
+        from .tokenizers.persist import atomic_write_bytes
+
+        folder = Path(folder)
+        checksum = tokenizer.checksum()
+        if (folder / TOKENIZER_FILE).is_file():
+            store = cls.open(folder)
+            if store.checksum != checksum:
+                raise StoreError(
+                    f"{folder}: this store holds tokens of another tokenizer "
+                    f"('{store.name}', checksum {store.checksum[:12]}); the given one "
+                    f"('{tokenizer.name}') has checksum {checksum[:12]}. "
+                    "Use a new --out folder, or delete this one to start over"
+                )
+            return store
+        if folder.is_file():
+            raise StoreError(f"{folder}: is a file, expected a token store folder")
+        if folder.is_dir() and any(folder.glob("*.parquet")):
+            raise StoreError(f"{folder}: has Parquet files but no {TOKENIZER_FILE}")
+        info = tokenizer.info
+        if max(info.vocab_sizes) > 2**31 - 1:
+            raise StoreError(f"vocab sizes {info.vocab_sizes} do not fit int32 token ids")
+        header = {
+            "format_version": STORE_VERSION,
+            "tokenizer": tokenizer.name,
+            "info": info.to_dict(),
+            "checksum": checksum,
+            "token_dtype": _token_dtype(info),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        atomic_write_bytes(folder / TOKENIZER_FILE, (json.dumps(header, indent=2) + "\n").encode())
+        return cls(folder, header)
+
+    @classmethod
+    def open(cls, folder: str | Path) -> TokenStore:
+        """Open an existing store for reading (and appending)."""
+        folder = Path(folder)
+        path = folder / TOKENIZER_FILE
+        if not path.is_file():
+            raise StoreError(f"{folder}: not a token store (no {TOKENIZER_FILE}); "
+                             "create one with `audiotokens encode`")
+        try:
+            header = json.loads(path.read_text())
+            for key in ("tokenizer", "info", "checksum", "token_dtype"):
+                if key not in header:
+                    raise ValueError(f"missing '{key}'")
+            if header["token_dtype"] not in ("int16", "int32"):
+                raise ValueError(f"token_dtype must be int16 or int32, got {header['token_dtype']}")
+            if header.get("format_version", 0) > STORE_VERSION:
+                raise ValueError(f"format_version {header['format_version']} is too new")
+            return cls(folder, header)
+        except (OSError, ValueError, TypeError, KeyError) as err:
+            raise StoreError(f"{path}: unreadable store header ({err})") from None
+
+    @property
+    def name(self) -> str:
+        """The tokenizer's name."""
+        return str(self.header["tokenizer"])
+
+    @property
+    def checksum(self) -> str:
+        """The tokenizer's checksum (``Tokenizer.checksum()``)."""
+        return str(self.header["checksum"])
+
+    @property
+    def errors_path(self) -> Path:
+        """``errors.jsonl`` in the store folder."""
+        return self.folder / ERRORS_FILE
+
+    # -- writing ----------------------------------------------------------------------------
+    def write_shard(self, items: list[tuple[str, Tokens]]) -> Path:
+        """Commit items ``(id, Tokens [T, C])`` as one new shard (temp file + rename).
+
+        Returns the shard path. Ids must be new to the store; ids out of range are refused.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .tokenizers.persist import atomic_write_bytes
+
+        if not items:
+            raise ValueError("write_shard needs at least one item")
+        index = self._lookup()
+        batch_ids: set[str] = set()
+        for item_id, tokens in items:
+            if item_id in index or item_id in batch_ids:
+                raise StoreError(f"{self.folder}: id {item_id!r} is already in the store")
+            batch_ids.add(item_id)
+            self._check_tokens(item_id, tokens.codes)
+        table = self._to_table(items)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        name = f"shard-{self._next_shard_number():05d}-{uuid.uuid4().hex[:8]}.parquet"
+        path = self.folder / name
+        atomic_write_bytes(path, sink.getvalue().to_pybytes())
+        for row, (item_id, _) in enumerate(items):
+            index[item_id] = (path, row)
+        return path
+
+    def _to_table(self, items: list[tuple[str, Tokens]]) -> pa.Table:
+        import pyarrow as pa
+
+        flat = [np.ascontiguousarray(t.codes).reshape(-1) for _, t in items]
+        offsets = np.zeros(len(items) + 1, dtype=np.int32)
+        np.cumsum([len(f) for f in flat], out=offsets[1:])
+        values = np.concatenate(flat).astype(self.dtype) if flat else np.zeros(0, self.dtype)
+        tokens = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+        return pa.table({
+            "id": pa.array([i for i, _ in items], pa.string()),
+            "n_frames": pa.array([t.codes.shape[0] for _, t in items], pa.int32()),
+            "n_codebooks": pa.array([t.codes.shape[1] for _, t in items], pa.int16()),
+            "tokens": tokens,
+        })
+
+    def _next_shard_number(self) -> int:
+        numbers = [int(p.name.split("-")[1]) for p in self.shards()]
+        return max(numbers, default=-1) + 1
+
+    def remove_temp_files(self) -> int:
+        """Delete ``.shard-*.tmp`` files left by a killed writer; returns how many."""
+        leftovers = list(self.folder.glob(".shard-*.tmp"))
+        for path in leftovers:
+            os.unlink(path)
+        return len(leftovers)
+
+    def append_error(self, item_id: str, path: str, reason: str) -> None:
+        """Record one failed item in ``errors.jsonl`` (flushed immediately)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"id": item_id, "path": path, "reason": reason}, ensure_ascii=False)
+        with self.errors_path.open("a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+    def clear_errors(self) -> None:
+        """Forget previous failures (an encode run retries them and records them again)."""
+        self.errors_path.unlink(missing_ok=True)
+
+    def errors(self) -> list[dict[str, str]]:
+        """The records in ``errors.jsonl`` (``id``, ``path``, ``reason``)."""
+        if not self.errors_path.is_file():
+            return []
+        lines = self.errors_path.read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
+
+    # -- reading ----------------------------------------------------------------------------
+    def shards(self) -> list[Path]:
+        """Committed shard files, in write order."""
+        return sorted(self.folder.glob("shard-*.parquet"))
+
+    def ids(self) -> list[str]:
+        """Ids of all stored items, in shard order (reads only the ``id`` column)."""
+        import pyarrow.parquet as pq
+
+        out: list[str] = []
+        for shard in self.shards():
+            out.extend(self._read(shard, pq, ["id"]).column("id").to_pylist())
+        return out
+
+    def done_ids(self) -> set[str]:
+        """The set of finished ids (those in committed shards)."""
+        return set(self._lookup())
+
+    def __len__(self) -> int:
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(s).metadata.num_rows for s in self.shards())
+
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._lookup()
+
+    def __iter__(self) -> Iterator[tuple[str, Tokens]]:
+        """Yield ``(id, Tokens [T, C])`` for every item, shard by shard."""
+        for shard in self.shards():
+            yield from self._read_items(shard)
+
+    def get(self, item_id: str) -> Tokens:
+        """The tokens [T, C] of one item; a missing id raises KeyError naming the store."""
+        entry = self._lookup().get(item_id)
+        if entry is None:
+            raise KeyError(f"{self.folder}: no item {item_id!r}")
+        import pyarrow.parquet as pq
+
+        shard, row = entry
+        table = self._read(shard, pq).slice(row, 1)
+        for found, tokens in self._table_items(table, shard):
+            if found == item_id:
+                return tokens
+        raise StoreError(f"{shard}: changed while reading (row {row} is not {item_id!r})")
+
+    def validate(self) -> StoreCheck:
+        """Read every item and check shapes, codebook count, id ranges and duplicates.
+
+        Raises :class:`StoreError` naming the shard and item at the first problem.
+        """
+        seen: set[str] = set()
+        items = frames = 0
+        shards = self.shards()
+        for shard in shards:
+            for item_id, tokens in self._read_items(shard):
+                if item_id in seen:
+                    raise StoreError(f"{shard}: duplicate id {item_id!r}")
+                seen.add(item_id)
+                items += 1
+                frames += tokens.n_frames
+        return StoreCheck(items=items, shards=len(shards), frames=frames)
+
+    # -- internals --------------------------------------------------------------------------
+    def _lookup(self) -> dict[str, tuple[Path, int]]:
+        import pyarrow.parquet as pq
+
+        if self._index is None:
+            index: dict[str, tuple[Path, int]] = {}
+            for shard in self.shards():
+                for row, item_id in enumerate(self._read(shard, pq, ["id"]).column("id")):
+                    index[item_id.as_py()] = (shard, row)
+            self._index = index
+        return self._index
+
+    @staticmethod
+    def _read(shard: Path, pq: Any, columns: list[str] | None = None) -> pa.Table:
+        try:
+            return pq.read_table(shard, columns=columns)
+        except Exception as err:  # pyarrow raises ArrowInvalid / OSError variants
+            raise StoreError(f"{shard}: unreadable shard ({str(err).splitlines()[0]})") from None
+
+    def _read_items(self, shard: Path) -> Iterator[tuple[str, Tokens]]:
+        import pyarrow.parquet as pq
+
+        yield from self._table_items(self._read(shard, pq), shard)
+
+    def _table_items(self, table: pa.Table, shard: Path) -> Iterator[tuple[str, Tokens]]:
+        missing = {"id", "n_frames", "n_codebooks", "tokens"} - set(table.column_names)
+        if missing:
+            raise StoreError(f"{shard}: missing column(s) {sorted(missing)}")
+        ids = table.column("id").to_pylist()
+        n_frames = table.column("n_frames").to_numpy()
+        n_codebooks = table.column("n_codebooks").to_numpy()
+        tokens = table.column("tokens").combine_chunks()
+        offsets = tokens.offsets.to_numpy()
+        values = tokens.values.to_numpy(zero_copy_only=False)
+        for i, item_id in enumerate(ids):
+            flat = values[offsets[i]: offsets[i + 1]]
+            t, c = int(n_frames[i]), int(n_codebooks[i])
+            if c != self.info.n_codebooks or len(flat) != t * c:
+                raise StoreError(f"{shard}: item {item_id!r} has {len(flat)} ids for "
+                                 f"{t} frames x {c} codebooks (store has "
+                                 f"{self.info.n_codebooks} codebooks)")
+            codes = flat.reshape(t, c).astype(np.int64)
+            self._check_tokens(item_id, codes, where=shard)
+            yield item_id, Tokens(codes, self.info)
+
+    def _check_tokens(self, item_id: str, codes: np.ndarray, where: Path | None = None) -> None:
+        vocab = np.asarray(self.info.vocab_sizes)
+        if codes.ndim != 2 or codes.shape[1] != len(vocab):
+            raise StoreError(f"{where or self.folder}: item {item_id!r}: tokens must be "
+                             f"[T, {len(vocab)}], got shape {codes.shape}")
+        bad = (codes < 0) | (codes >= vocab)
+        if bad.any():
+            frame, book = map(int, np.argwhere(bad)[0])
+            raise StoreError(f"{where or self.folder}: item {item_id!r}: id {codes[frame, book]} "
+                             f"at frame {frame} is out of range for codebook {book} "
+                             f"(vocab {vocab[book]})")
+

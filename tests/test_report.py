@@ -1,0 +1,199 @@
+"""HTML report: structure, inline data only, notes instead of crashes, CLI, headless Chromium."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from audiotokens.audio import save_audio
+from audiotokens.bench.cost import speech_like_signal
+from audiotokens.bench.db import Artifact, Result, ResultsDB
+from audiotokens.bench.report import render_report, write_report
+from audiotokens.cli import main
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]
+
+
+def r(tok, tier, task, metric, value, hib, seed=0) -> Result:
+    return Result("r1", tok, tier, task, metric, value, seed, hib, 2.0, 50.0)
+
+
+def real_wav(tmp_path: Path) -> Path:
+    """A short real FSDD recording if ../shared/data has it, else the speech-like signal."""
+    from conftest import SHARED_DATA
+
+    src = SHARED_DATA / "fsdd" / "recordings" / "3_jackson_0.wav"
+    dst = tmp_path / "sample.wav"
+    if src.is_file():
+        shutil.copy(src, dst)
+        return dst
+    return save_audio(dst, speech_like_signal(0.5, 8000), 8000)
+
+
+def build_db(tmp_path: Path) -> Path:
+    path = tmp_path / "results.db"
+    weights = {"names": ["layer1", "layer7", "layer12"], "weights": [0.2, 0.5, 0.3]}
+    with ResultsDB(path) as db:
+        for seed, (wer, cer) in enumerate([(0.20, 0.07), (0.30, 0.09)]):
+            db.add_cell([r("A", "low", "asr", "wer", wer, False, seed),
+                         r("A", "low", "asr", "cer", cer, False, seed)],
+                        [Artifact("r1", "A", "asr", seed, "codebook_weights", "w",
+                                  json.dumps(weights))])
+        db.add_cell([r("B", "low", "asr", "wer", 0.25, False),
+                     r("B", "low", "asr", "cer", 0.05, False)],
+                    [Artifact("r1", "B", "asr", 0, "codebook_weights", "w",
+                              json.dumps({"names": ["q0", "q1"], "weights": [0.9, 0.1]})),
+                     Artifact("r1", "B", "asr", 0, "codebook_weights", "bad", "{not json")])
+        db.add_cell([r("C", "high", "asr", "wer", 0.10, False),
+                     r("C", "high", "asr", "cer", 0.06, False)])
+        db.add_cell([r("D", "high", "asr", "wer", 0.40, False),
+                     r("D", "high", "asr", "cer", 0.01, False)])
+        db.add_cell([r("A", "low", "kws", "accuracy", 0.9, True)])
+        db.add_cell([r("C", "high", "kws", "accuracy", 0.8, True)])
+        db.add_cell([r("C", "high", "tts", "dnsmos", 3.5, True)],
+                    [Artifact("r1", "C", "tts", 0, "audio", "digit three", str(real_wav(tmp_path))),
+                     Artifact("r1", "C", "tts", 0, "audio", "lost", str(tmp_path / "gone.wav"))])
+        for tok, tier, bps in [("A", "low", 1000.0), ("B", "low", 1500.0), ("C", "high", 6000.0),
+                               ("D", "high", 24000.0)]:
+            db.add_cell([r(tok, tier, "cost", "bitrate_bps", bps, False),
+                         r(tok, tier, "cost", "encode_seconds_per_16s", bps / 1e4, False)])
+        db.add_cell([Result("r2", "Z", "low", "asr", "wer", 0.5, 0, False)])
+    return path
+
+
+class Parsed(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[dict] = []
+        self.imgs: list[str] = []
+        self.audio: list[str] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs) -> None:
+        a = dict(attrs)
+        if tag == "table":
+            self.tables.append({"class": a.get("class", ""), "rows": []})
+        elif tag == "tr":
+            self.tables[-1]["rows"].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "img":
+            self.imgs.append(a["src"])
+        elif tag == "audio":
+            self.audio.append(a["src"])
+
+    def handle_data(self, data) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag) -> None:
+        if tag in ("td", "th"):
+            self.tables[-1]["rows"][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+
+def parse(text: str) -> Parsed:
+    p = Parsed()
+    p.feed(text)
+    return p
+
+
+def test_report_structure_and_inline_data(tmp_path) -> None:
+    from PIL import Image
+
+    summary = write_report(build_db(tmp_path), tmp_path / "out" / "report.html", run="r1")
+    text = summary.path.read_text()
+    assert summary.runs == ("r1",) and summary.n_results == 21
+    assert not re.search(r"https?://", text, re.IGNORECASE)
+    page = parse(text)
+    boards = [t for t in page.tables if t["class"].startswith("leaderboard")]
+    assert [t["class"] for t in boards] == ["leaderboard scope-overall", "leaderboard scope-high",
+                                            "leaderboard scope-low"]
+    overall = boards[0]["rows"]
+    assert overall[0] == ["#", "tokenizer", "tier", "mean rank", "asr", "kws", "tts", "missing"]
+    # asr: C 1, A = B 2.5, D 4; kws: A 1, C 2; tts: C 1
+    assert overall[1:] == [["1", "C", "high", "1.333", "1", "2", "1", "–"],
+                           ["2", "A", "low", "1.75", "2.5", "1", "–", "tts"],
+                           ["3", "B", "low", "2.5", "2.5", "–", "–", "kws, tts"],
+                           ["4", "D", "high", "4", "4", "–", "–", "kws, tts"]]
+    asr = next(t for t in page.tables if t["class"] == "task task-asr")["rows"]
+    assert asr[0] == ["tokenizer", "tier", "wer ↓ ★", "cer ↓"]
+    assert asr[1][:3] == ["C", "high", "0.1"]
+    assert re.fullmatch(r"0\.25 ± 0\.6353 \(n=2\)", asr[2][2])  # 12.706 * 0.05 (scipy t)
+    assert any(t["class"] == "task task-cost" for t in page.tables)
+    # scatter per task (3) + weights for asr (1) + cost bars (1)
+    assert summary.n_images == len(page.imgs) == 5
+    for src in page.imgs:
+        assert src.startswith("data:image/png;base64,")
+        image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert image.format == "PNG" and image.size[0] > 100 and image.size[1] > 100
+    assert summary.n_audio == len(page.audio) == 1
+    audio = base64.b64decode(page.audio[0].split(",", 1)[1])
+    assert page.audio[0].startswith("data:audio/wav;base64,") and audio[:4] == b"RIFF"
+    assert any("gone.wav: file not found" in n for n in summary.notes)
+    assert any("B/asr (seed 0) unreadable" in n for n in summary.notes)
+    assert "gone.wav: file not found" in text
+
+
+def test_all_runs_and_empty_db(tmp_path) -> None:
+    with ResultsDB(build_db(tmp_path), create=False) as db:
+        text = render_report(db)
+        assert 'id="run-r1"' in text and 'id="run-r2"' in text
+        with pytest.raises(ValueError, match="no run 'r9'; runs: r1, r2"):
+            render_report(db, run="r9")
+    with ResultsDB(tmp_path / "empty.db") as empty:
+        text = render_report(empty)
+    assert "holds no results yet" in text and "<table" not in text
+
+
+def test_cli_report(tmp_path, capsys) -> None:
+    db = build_db(tmp_path)
+    out = tmp_path / "cli.html"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(db), "--out", str(out), "--run", "r1", "--primary", "asr=cer"])
+    assert exit_info.value.code == 0
+    assert "wrote" in capsys.readouterr().out
+    overall = next(t for t in parse(out.read_text()).tables
+                   if t["class"] == "leaderboard scope-overall")["rows"]
+    # asr on cer: D 1, B 2, C 3, A 4 -> D 1; C (3+2+1)/3 = 2 = B 2 (C misses fewer); A 2.5
+    assert [(row[1], row[3]) for row in overall[1:]] == [("D", "1"), ("C", "2"), ("B", "2"),
+                                                         ("A", "2.5")]
+    for argv, message in [
+        (["report", str(tmp_path / "none.db")], "none.db: results database not found"),
+        (["report", str(db), "--run", "r9"], "no run 'r9'"),
+        (["report", str(db), "--primary", "asr=mos"], "no metric 'mos'"),
+        (["report", str(db), "--primary", "asr"], "expected TASK=METRIC"),
+    ]:
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, "--out", str(tmp_path / "x.html")])
+        assert exit_info.value.code == 2, argv
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.html").exists()
+
+
+def test_report_renders_in_headless_chromium(tmp_path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    summary = write_report(build_db(tmp_path), tmp_path / "report.html", run="r1")
+    cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+           "--virtual-time-budget=5000", "--dump-dom", summary.path.as_uri()]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dom = parse(proc.stdout)
+    overall = next(t for t in dom.tables if t["class"] == "leaderboard scope-overall")["rows"]
+    assert [row[1] for row in overall[1:]] == ["C", "A", "B", "D"]
+    assert len(dom.imgs) == 5 and all(s.startswith("data:image/png") for s in dom.imgs)
+    assert len(dom.audio) == 1
+    # the page's script counts images that decoded (naturalWidth > 0) once loaded
+    assert re.search(r'data-images-loaded="5/5"', proc.stdout), proc.stdout[:300]
