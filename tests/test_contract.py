@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from audiotokens.tokenizers.base import TokenizerError, TokenizerInfo, Tokens
-from audiotokens.tokenizers.registry import Registry, TokenizerEntry, load_tokenizer
+from audiotokens.tokenizers.registry import REGISTRY, Registry, TokenizerEntry, load_tokenizer
 
 
 def make_info(vocab=(1024, 1024), frame_rate=75.0) -> TokenizerInfo:
@@ -60,6 +60,17 @@ def test_registry_miss_lists_known_names() -> None:
     reg = Registry([TokenizerEntry("a", "x:y")])
     with pytest.raises(ValueError, match="already registered"):
         reg.add(TokenizerEntry("a", "x:y"))
+
+
+def test_every_registry_entry_builds_a_tokenizer_with_its_own_name() -> None:
+    from audiotokens.tokenizers.base import Tokenizer
+
+    for name in REGISTRY.names():
+        cls = REGISTRY.get(name).resolve()
+        assert issubclass(cls, Tokenizer), name
+    tok = REGISTRY.create("mfcc-kmeans", k=8)
+    assert tok.name == "mfcc-kmeans" and not tok.info.fitted
+    assert REGISTRY.create("mulaw").info.n_codebooks == 1
 
 
 def test_loading_a_folder_without_config_is_a_clear_error(tmp_path) -> None:

@@ -10,6 +10,7 @@ import typer
 from . import data as _data
 from . import info as _info
 from . import report as _report
+from . import resynth as _resynth
 from . import tokens as _tokens
 
 __all__ = ["app", "main"]
@@ -22,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_info, _data, _report, _tokens):
+for _module in (_info, _data, _report, _tokens, _resynth):
     _module.register(app)
 
 

@@ -119,11 +119,14 @@ def _layers(value: str | None) -> list[int] | None:
 
 
 def fit(
-    tokenizer: str = typer.Argument(..., help="A registered name (see `audiotokens list`) or a "
-                                    "saved tokenizer folder to fit further."),
+    tokenizer: str = typer.Argument(..., help="A registered name (see `audiotokens list`), a "
+                                    "saved tokenizer folder to fit further, or `vocoder`."),
+    target: str | None = typer.Argument(None, help="With `fit vocoder`: the saved tokenizer "
+                                        "folder to train a unit vocoder for."),
     manifest: Path = typer.Option(..., "--manifest", "-m", help="JSONL manifest of the audio "
                                   "to fit on."),
-    out: Path = typer.Option(..., "--out", help="Folder to save the fitted tokenizer in."),
+    out: Path | None = typer.Option(None, "--out", help="Folder to save the fitted tokenizer "
+                                    "in (`fit vocoder`: default the tokenizer folder)."),
     k: int | None = typer.Option(None, "--k", help="Clusters per codebook (k-means tokenizers)."),
     layers: str | None = typer.Option(None, "--layers", help="SSL layers, e.g. 3,7,12."),
     model: str | None = typer.Option(None, "--model", help="Hub id or local model folder."),
@@ -141,8 +144,12 @@ def fit(
     otherwise to its fit step (e.g. --minutes); an unknown option is an
     error that lists the allowed ones.
 
+    `fit vocoder FOLDER` trains a unit vocoder on the tokens of the saved
+    tokenizer in FOLDER and saves it there, so its tokens decode to audio.
+
     Examples:
       audiotokens fit mel-kmeans -m train.jsonl --out runs/mel --k 500
+      audiotokens fit vocoder runs/mel -m train.jsonl --minutes 10
       audiotokens fit hubert --model facebook/hubert-base-ls960 \\
           --layers 6,9 --k 500 -m train.jsonl --out runs/hubert \\
           --minutes 60 --device cuda
@@ -158,12 +165,27 @@ def fit(
         raise typer.BadParameter(f"must be one of {', '.join(BITRATES)}, got {bitrate!r}",
                                  param_hint="--bitrate")
     _check_device(device)
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: manifest not found")
+    if tokenizer == "vocoder":
+        if target is None:
+            raise typer.BadParameter("name the saved tokenizer folder: audiotokens fit vocoder "
+                                     "FOLDER --manifest M", param_hint="TARGET")
+        from .vocoder import fit_vocoder
+
+        extra = {"minutes": minutes, "seed": seed, "device": device}
+        opts = {key: v for key, v in extra.items() if v is not None}
+        fit_vocoder(target, manifest, out, {**opts, **parse_options(option)})
+        return
+    if target is not None:
+        raise typer.BadParameter(f"unexpected extra argument {target!r} (only `fit vocoder` "
+                                 "takes a second argument)", param_hint="TARGET")
+    if out is None:
+        raise typer.BadParameter("where should the fitted tokenizer go?", param_hint="--out")
     flags = {"k": k, "layers": _layers(layers), "model": model, "bitrate": bitrate,
              "codebooks": codebooks, "minutes": minutes, "seed": seed}
     options = {key: v for key, v in flags.items() if v is not None}
     options.update(parse_options(option))
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest}: manifest not found")
     tok, fit_opts = _build(tokenizer, options)
     if device is not None:
         tok.to(device)

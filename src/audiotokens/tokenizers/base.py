@@ -198,6 +198,7 @@ class Tokenizer(ABC):
         self.config = config
         self.name = name or type(self).name
         self.device = "cpu"
+        self.vocoder: Any = None  # a unit vocoder attached with attach_vocoder()
 
     # -- the contract -------------------------------------------------------------------
     @property
@@ -217,19 +218,35 @@ class Tokenizer(ABC):
         return Tokens.stack([self.encode(x, sample_rate) for x in batch])
 
     def decode(self, tokens: Tokens) -> np.ndarray:
-        """Tokens [T, C] -> mono float32 samples [N] at ``info.sample_rate``."""
-        raise NoDecoderError(
-            f"tokenizer '{self.name}' has no decoder; "
-            "train a unit vocoder for it (`audiotokens fit vocoder`) or use a codec"
-        )
+        """Tokens [T, C] -> mono float32 samples [N] at ``info.sample_rate``.
+
+        Tokenizers without a decoder of their own decode through an attached unit vocoder;
+        tokens may carry a subset of the codebooks (``tokens.select``) when it was trained
+        with layer dropout.
+        """
+        if self.vocoder is None:
+            raise NoDecoderError(
+                f"tokenizer '{self.name}' has no decoder; train a unit vocoder for it "
+                "(`audiotokens fit vocoder FOLDER --manifest M`) or use a codec"
+            )
+        return self.vocoder.synthesize(tokens)
+
+    def attach_vocoder(self, vocoder: Any) -> None:
+        """Decode through ``vocoder`` (an ``audiotokens.vocoder.UnitVocoder``) from now on;
+        ``save`` writes it to the tokenizer folder's ``vocoder/`` and ``load`` restores it."""
+        self.vocoder = vocoder.to(self.device)
 
     def fit(self, manifest: str | Path, **options: Any) -> None:
         """Train the tokenizer on the audio listed in a JSONL manifest."""
         raise NotTrainableError(f"tokenizer '{self.name}' has nothing to fit; use it as is")
 
     def to(self, device: str) -> Tokenizer:
-        """Move any torch modules to ``device`` ("cpu", "cuda", "cuda:1", "mps")."""
+        """Move any torch modules to ``device`` ("cpu", "cuda", "cuda:1", "mps").
+
+        Subclasses that hold modules move them and call ``super().to(device)``."""
         self.device = device
+        if self.vocoder is not None:
+            self.vocoder.to(device)
         return self
 
     # -- persistence ----------------------------------------------------------------------

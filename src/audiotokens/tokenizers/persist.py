@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from .base import Tokenizer
     from .registry import Registry, TokenizerEntry
 
-__all__ = ["save_tokenizer", "load_saved", "read_config", "atomic_write_bytes"]
+VOCODER_DIR = "vocoder"
+
+__all__ = ["VOCODER_DIR", "save_tokenizer", "load_saved", "read_config", "atomic_write_bytes"]
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -57,6 +59,10 @@ def save_tokenizer(tok: Tokenizer, folder: Path) -> Path:
         "checksum": tok.checksum(),
     }
     atomic_write_bytes(folder / CONFIG_FILE, (json.dumps(header, indent=2) + "\n").encode())
+    if tok.vocoder is not None:
+        from ..vocoder.io import save_vocoder
+
+        save_vocoder(tok.vocoder, folder / VOCODER_DIR)
     return folder
 
 
@@ -101,4 +107,8 @@ def load_saved(folder: Path, registry: Registry) -> Tokenizer:
     weights = folder / WEIGHTS_FILE
     if weights.is_file():
         tok.load_state_tensors(load_file(str(weights)))
+    if (folder / VOCODER_DIR / CONFIG_FILE).is_file():
+        from ..vocoder.io import load_vocoder
+
+        tok.attach_vocoder(load_vocoder(folder / VOCODER_DIR))
     return tok

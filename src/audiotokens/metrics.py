@@ -1,0 +1,172 @@
+"""Resynthesis quality: PESQ, STOI, SI-SDR and log-mel distance between a reference and an
+estimate of the same utterance.
+
+Every function takes ``(reference, estimate, sample_rate)``: mono float arrays [N] and [M] at
+the same ``sample_rate`` (Hz). Both are trimmed to the shorter length (codecs pad to whole
+frames); no delay compensation is done. Degenerate input (empty, silent reference, too short
+for the measure, NaN) raises one-line ``ValueError`` naming the measure and the problem.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .audio import resample
+
+__all__ = [
+    "ResynthMetrics",
+    "pesq_score",
+    "stoi_score",
+    "si_sdr",
+    "mel_distance",
+    "resynth_metrics",
+    "METRIC_NAMES",
+]
+
+METRIC_NAMES = ("pesq", "stoi", "si_sdr", "mel_distance")
+SILENCE_PEAK = 1e-4
+PESQ_MIN_SECONDS = 0.25
+SI_SDR_MAX_DB = 120.0
+
+
+@dataclass(frozen=True)
+class ResynthMetrics:
+    """Scores of one estimate against its reference; NaN where a score could not be computed
+    (``notes`` says why). Higher is better except ``mel_distance`` (lower is better).
+
+    ``pesq``: MOS-LQO, about 1.0..4.64 (wide-band) / 4.55 (narrow-band);
+    ``stoi``: 0..1; ``si_sdr``: dB; ``mel_distance``: mean |log-mel difference| (nepers).
+    """
+
+    pesq: float
+    stoi: float
+    si_sdr: float
+    mel_distance: float
+    notes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, float | str]:
+        """Flat JSON-ready dict (notes joined with '; ')."""
+        d: dict[str, float | str] = {k: float(v) for k, v in asdict(self).items() if k != "notes"}
+        d["notes"] = "; ".join(self.notes)
+        return d
+
+
+def _prepare(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
+             measure: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate, cast to float64 and trim both signals to the shorter length."""
+    if sample_rate <= 0:
+        raise ValueError(f"{measure}: sample_rate must be positive, got {sample_rate}")
+    ref = np.asarray(reference, dtype=np.float64)
+    est = np.asarray(estimate, dtype=np.float64)
+    if ref.ndim != 1 or est.ndim != 1:
+        raise ValueError(f"{measure}: expected mono [N] signals, got {ref.shape} and {est.shape}")
+    n = min(len(ref), len(est))
+    if n == 0:
+        raise ValueError(f"{measure}: empty signal (lengths {len(ref)} and {len(est)})")
+    ref, est = ref[:n], est[:n]
+    if not (np.isfinite(ref).all() and np.isfinite(est).all()):
+        raise ValueError(f"{measure}: signals contain NaN or infinite values")
+    if np.max(np.abs(ref)) < SILENCE_PEAK:
+        raise ValueError(f"{measure}: reference is silent (peak < {SILENCE_PEAK})")
+    return ref, est
+
+
+def pesq_score(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+    """PESQ (ITU-T P.862): wide-band at 16 kHz, narrow-band at 8 kHz.
+
+    Other rates are resampled: to 16 kHz (wb) when ``sample_rate >= 16000``, else to 8 kHz
+    (nb). Needs at least 0.25 s and some detectable speech.
+    """
+    ref, est = _prepare(reference, estimate, sample_rate, "PESQ")
+    rate, mode = (16000, "wb") if sample_rate >= 16000 else (8000, "nb")
+    ref = resample(ref.astype(np.float32), sample_rate, rate)
+    est = resample(est.astype(np.float32), sample_rate, rate)
+    if len(ref) < PESQ_MIN_SECONDS * rate:
+        raise ValueError(f"PESQ: too short ({len(ref) / rate:.3f} s < {PESQ_MIN_SECONDS} s)")
+    from pesq import PesqError, pesq
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(pesq(rate, ref, est, mode, on_error=PesqError.RAISE_EXCEPTION))
+    except PesqError as err:
+        raise ValueError(f"PESQ: {_pesq_reason(err)}") from None
+
+
+def _pesq_reason(err: BaseException) -> str:
+    text = str(err.args[0] if err.args else err)
+    if text.startswith("b'") and text.endswith("'"):
+        text = text[2:-1]
+    return f"{type(err).__name__}: {text}"
+
+
+def stoi_score(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+    """Short-time objective intelligibility (Taal et al. 2011), 0..1; pystoi resamples to
+    10 kHz and drops silent frames. Needs about 0.4 s of non-silent speech."""
+    ref, est = _prepare(reference, estimate, sample_rate, "STOI")
+    from pystoi import stoi
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        score = float(stoi(ref, est, sample_rate, extended=False))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        raise ValueError("STOI: too short (needs ~0.4 s of non-silent speech)")
+    return score
+
+
+def si_sdr(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+    """Scale-invariant signal-to-distortion ratio in dB (both signals made zero-mean).
+
+    Capped at ``SI_SDR_MAX_DB`` (120 dB) for an exact copy. ``sample_rate`` is only used for
+    validation (SI-SDR is rate-independent).
+    """
+    ref, est = _prepare(reference, estimate, sample_rate, "SI-SDR")
+    ref = ref - ref.mean()
+    est = est - est.mean()
+    alpha = float(np.dot(est, ref) / np.dot(ref, ref))
+    target = alpha * ref
+    noise = est - target
+    target_energy = float(np.dot(target, target))
+    floor = target_energy * 10.0 ** (-SI_SDR_MAX_DB / 10.0)
+    if target_energy == 0.0:
+        return -SI_SDR_MAX_DB
+    return float(10.0 * math.log10(target_energy / max(float(np.dot(noise, noise)), floor)))
+
+
+def mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
+    """Mean absolute difference of natural-log mel spectrograms (``audiotokens.dsp`` defaults:
+    16 kHz, 80 mels, 25 ms / 20 ms); both signals are resampled to 16 kHz first."""
+    import torch
+
+    from .dsp import MelConfig, log_mel
+
+    ref, est = _prepare(reference, estimate, sample_rate, "mel distance")
+    cfg = MelConfig()
+    ref = resample(ref.astype(np.float32), sample_rate, cfg.sample_rate)
+    est = resample(est.astype(np.float32), sample_rate, cfg.sample_rate)
+    if len(ref) < cfg.hop_length:
+        raise ValueError(f"mel distance: too short ({len(ref)} samples < one {cfg.hop_length}-"
+                         "sample frame at 16 kHz)")
+    both = torch.from_numpy(np.stack([ref, est]))
+    mels = log_mel(both, cfg)
+    return float((mels[0] - mels[1]).abs().mean())
+
+
+def resynth_metrics(reference: np.ndarray, estimate: np.ndarray,
+                    sample_rate: int) -> ResynthMetrics:
+    """All four scores; a score that cannot be computed is NaN with the reason in ``notes``."""
+    values: dict[str, float] = {}
+    notes: list[str] = []
+    funcs = {"pesq": pesq_score, "stoi": stoi_score, "si_sdr": si_sdr,
+             "mel_distance": mel_distance}
+    for name, func in funcs.items():
+        try:
+            values[name] = func(reference, estimate, sample_rate)
+        except ValueError as err:
+            values[name] = math.nan
+            notes.append(str(err))
+    return ResynthMetrics(**values, notes=tuple(dict.fromkeys(notes)))

@@ -1,0 +1,242 @@
+"""k-means for semantic tokens: k-means++ init + faiss Lloyd iterations, nearest-centroid
+assignment, and a reservoir sampler that caps the memory used for training vectors.
+
+Centroids are plain float32 [k, D] arrays (saved as tensors beside a JSON config, never a
+pickled estimator). Fitting:
+
+1. greedy k-means++ (as scikit-learn: ``2 + log k`` candidates per step, keep the one that
+   lowers the potential most) on a random subsample of ``init_points_per_centroid * k``
+   vectors, vectorised in torch;
+2. ``iterations`` full-batch Lloyd iterations with ``faiss.Clustering`` on all vectors;
+3. ``redo`` times with different seeds, keeping the lowest inertia.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = [
+    "KMeansConfig",
+    "KMeansResult",
+    "ReservoirSampler",
+    "assign",
+    "fit_kmeans",
+    "inertia",
+    "kmeans_plus_plus",
+]
+
+
+@dataclass(frozen=True)
+class KMeansConfig:
+    """k clusters; ``iterations`` Lloyd steps; ``redo`` restarts (best inertia kept).
+
+    ``init_points_per_centroid`` sizes the k-means++ subsample (``* k`` vectors);
+    ``max_points_per_centroid`` caps the vectors faiss iterates on (``* k``; None = all).
+    """
+
+    k: int = 500
+    iterations: int = 50
+    seed: int = 0
+    redo: int = 1
+    init_points_per_centroid: int = 64
+    max_points_per_centroid: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be >= 1, got {self.k}")
+        if self.iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {self.iterations}")
+        if self.redo < 1:
+            raise ValueError(f"redo must be >= 1, got {self.redo}")
+        if self.init_points_per_centroid < 1:
+            raise ValueError("init_points_per_centroid must be >= 1")
+        if self.max_points_per_centroid is not None and self.max_points_per_centroid < 1:
+            raise ValueError("max_points_per_centroid must be >= 1 or None")
+
+
+@dataclass
+class KMeansResult:
+    """``centroids`` float32 [k, D]; ``inertia`` = sum of squared distances of the training
+    vectors to their nearest centroid; ``init_inertia`` the same for the k-means++ centroids."""
+
+    centroids: np.ndarray
+    inertia: float
+    init_inertia: float
+    n_vectors: int
+    seconds: float
+
+
+def _as_matrix(x: np.ndarray | torch.Tensor, what: str = "features") -> np.ndarray:
+    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ValueError(f"{what} must be a non-empty [N, D] matrix, got shape {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{what} contain NaN or infinite values")
+    return arr
+
+
+def _sq_dists(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Squared L2 distances [N, M] between rows of x [N, D] and c [M, D] (clamped >= 0)."""
+    d = (x * x).sum(1, keepdim=True) - 2.0 * (x @ c.T) + (c * c).sum(1)[None]
+    return d.clamp_min_(0.0)
+
+
+def kmeans_plus_plus(x: np.ndarray | torch.Tensor, k: int, seed: int = 0,
+                     n_trials: int | None = None) -> np.ndarray:
+    """Greedy k-means++ seeding of [N, D] vectors -> float32 centroids [k, D] (rows of x).
+
+    Each step samples ``n_trials`` (default ``2 + int(log k)``) candidates with probability
+    proportional to the squared distance to the nearest chosen centroid and keeps the one
+    that lowers the total most. Runs on x's device when x is a torch tensor.
+    """
+    xt = x.float() if isinstance(x, torch.Tensor) else torch.from_numpy(_as_matrix(x))
+    n = xt.shape[0]
+    if not 1 <= k <= n:
+        raise ValueError(f"k-means++ needs 1 <= k <= N vectors, got k={k}, N={n}")
+    trials = n_trials or 2 + int(math.log(k))
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    chosen = [int(torch.randint(n, (1,), generator=gen))]
+    closest = _sq_dists(xt, xt[chosen[0]][None])[:, 0]
+    for _ in range(1, k):
+        total = float(closest.sum())
+        if total <= 0.0:  # fewer distinct points than k: take any not chosen yet
+            probs = torch.ones(n)
+            probs[chosen] = 0.0
+        else:
+            probs = closest.cpu().double()
+        cand = torch.multinomial(probs, trials, replacement=True, generator=gen).to(xt.device)
+        cand_d = torch.minimum(closest[None], _sq_dists(xt[cand], xt))
+        best = int(torch.argmin(cand_d.sum(1)))
+        chosen.append(int(cand[best]))
+        closest = cand_d[best]
+    return xt[chosen].cpu().numpy().astype(np.float32, copy=True)
+
+
+def assign(features: np.ndarray | torch.Tensor,
+           centroids: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Nearest-centroid ids of features [N, D] given centroids [k, D] -> int64 [N].
+
+    Numpy/CPU inputs use faiss ``IndexFlatL2`` and return numpy; CUDA tensors use torch on
+    the GPU and return a tensor on that device.
+    """
+    if isinstance(features, torch.Tensor) and features.device.type != "cpu":
+        c = torch.as_tensor(centroids, dtype=torch.float32, device=features.device)
+        if features.shape[0] == 0:
+            return torch.zeros(0, dtype=torch.int64, device=features.device)
+        return _sq_dists(features.float(), c).argmin(1)
+    import faiss
+
+    c = _as_matrix(centroids, "centroids")
+    x = np.ascontiguousarray(
+        features.detach().cpu().numpy() if isinstance(features, torch.Tensor) else features,
+        dtype=np.float32,
+    )
+    if x.ndim != 2 or x.shape[1] != c.shape[1]:
+        raise ValueError(f"features must be [N, {c.shape[1]}], got shape {x.shape}")
+    if x.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    index = faiss.IndexFlatL2(c.shape[1])
+    index.add(c)
+    _, ids = index.search(x, 1)
+    return ids[:, 0].astype(np.int64)
+
+
+def inertia(features: np.ndarray, centroids: np.ndarray) -> float:
+    """Sum over rows of [N, D] features of the squared distance to the nearest centroid."""
+    import faiss
+
+    x, c = _as_matrix(features), _as_matrix(centroids, "centroids")
+    index = faiss.IndexFlatL2(c.shape[1])
+    index.add(c)
+    dist, _ = index.search(x, 1)
+    return float(dist[:, 0].astype(np.float64).sum())
+
+
+def fit_kmeans(features: np.ndarray | torch.Tensor, cfg: KMeansConfig) -> KMeansResult:
+    """Cluster float32 [N, D] features (N >= k) -> :class:`KMeansResult` (best of ``redo``)."""
+    import faiss
+
+    t0 = time.perf_counter()
+    x = _as_matrix(features)
+    n, dim = x.shape
+    if n < cfg.k:
+        raise ValueError(f"k-means with k={cfg.k} needs at least {cfg.k} vectors, got {n}")
+    rng = np.random.default_rng(cfg.seed)
+    best: tuple[float, float, np.ndarray] | None = None
+    for r in range(cfg.redo):
+        seed = cfg.seed + 1000 * r
+        n_init = min(n, cfg.init_points_per_centroid * cfg.k)
+        sub = x if n_init == n else x[np.sort(rng.choice(n, n_init, replace=False))]
+        init = kmeans_plus_plus(sub, cfg.k, seed)
+        init_obj = inertia(x, init)
+        if cfg.iterations == 0:
+            cent, obj = init, init_obj
+        else:
+            cp = faiss.ClusteringParameters()
+            cp.niter = cfg.iterations
+            cp.seed = seed
+            cp.max_points_per_centroid = cfg.max_points_per_centroid or (n // cfg.k + 1)
+            cp.min_points_per_centroid = 1
+            clus = faiss.Clustering(dim, cfg.k, cp)
+            faiss.copy_array_to_vector(init.ravel(), clus.centroids)
+            index = faiss.IndexFlatL2(dim)
+            clus.train(x, index)
+            cent = faiss.vector_float_to_array(clus.centroids).reshape(cfg.k, dim).copy()
+            obj = inertia(x, cent)
+        if best is None or obj < best[0]:
+            best = (obj, init_obj, cent)
+    assert best is not None
+    return KMeansResult(best[2].astype(np.float32), best[0], best[1], n,
+                        time.perf_counter() - t0)
+
+
+class ReservoirSampler:
+    """Uniform sample of at most ``capacity`` rows from a stream of [n, D] batches.
+
+    Algorithm R, vectorised per batch: row number t (1-based, over the whole stream) replaces
+    a random slot with probability capacity / t, so every row seen so far is kept with the
+    same probability. Memory is ``capacity * D`` float32 whatever the stream length.
+    """
+
+    def __init__(self, capacity: int, seed: int = 0) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.seen = 0
+        self._rng = np.random.default_rng(seed)
+        self._buf: np.ndarray | None = None
+
+    def add(self, rows: np.ndarray | torch.Tensor) -> None:
+        """Offer a batch of float32 rows [n, D] (D fixed by the first batch)."""
+        arr = rows.detach().cpu().numpy() if isinstance(rows, torch.Tensor) else np.asarray(rows)
+        if arr.ndim != 2:
+            raise ValueError(f"rows must be [n, D], got shape {arr.shape}")
+        if self._buf is None:
+            self._buf = np.empty((self.capacity, arr.shape[1]), dtype=np.float32)
+        elif arr.shape[1] != self._buf.shape[1]:
+            raise ValueError(f"rows have D={arr.shape[1]}, sampler holds D={self._buf.shape[1]}")
+        filled = min(self.seen, self.capacity)
+        take = min(self.capacity - filled, len(arr))
+        self._buf[filled: filled + take] = arr[:take]
+        rest = arr[take:]
+        if len(rest):
+            t = self.seen + take + np.arange(1, len(rest) + 1)  # 1-based stream positions
+            slots = (self._rng.random(len(rest)) * t).astype(np.int64)
+            keep = slots < self.capacity
+            self._buf[slots[keep]] = rest[keep]
+        self.seen += len(arr)
+
+    def __len__(self) -> int:
+        return min(self.seen, self.capacity)
+
+    def sample(self) -> np.ndarray:
+        """The kept rows, float32 [min(seen, capacity), D] (a copy)."""
+        if self._buf is None:
+            raise ValueError("the sampler has seen no rows")
+        return self._buf[: len(self)].copy()

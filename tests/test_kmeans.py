@@ -1,0 +1,155 @@
+"""k-means: seeded determinism, inertia vs init, nearest-centroid assignment, reservoir sampler."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audiotokens.tokenizers.kmeans import (
+    KMeansConfig,
+    ReservoirSampler,
+    assign,
+    fit_kmeans,
+    inertia,
+    kmeans_plus_plus,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small problems on a shared, loaded CPU: OpenMP spin-waiting makes 2 threads far slower."""
+    import faiss
+
+    torch_threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    faiss.omp_set_num_threads(faiss_threads)
+
+
+def blobs(n: int = 4000, dim: int = 16, centers: int = 24, seed: int = 0) -> np.ndarray:
+    """Gaussian clusters with unequal sizes and spreads: float32 [n, dim]."""
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(size=(centers, dim)) * 4.0
+    labels = rng.choice(centers, n, p=rng.dirichlet(np.full(centers, 2.0)))
+    scale = rng.uniform(0.5, 1.5, size=centers)[labels, None]
+    return (mu[labels] + rng.normal(size=(n, dim)) * scale).astype(np.float32)
+
+
+def test_same_seed_same_centroids_and_other_seed_differs() -> None:
+    x = blobs()
+    a = fit_kmeans(x, KMeansConfig(k=16, iterations=10, seed=3))
+    b = fit_kmeans(x, KMeansConfig(k=16, iterations=10, seed=3))
+    c = fit_kmeans(x, KMeansConfig(k=16, iterations=10, seed=4))
+    np.testing.assert_array_equal(a.centroids, b.centroids)
+    assert a.centroids.shape == (16, 16) and a.centroids.dtype == np.float32
+    assert not np.array_equal(a.centroids, c.centroids)
+
+
+def test_lloyd_lowers_inertia_below_init_and_random_centroids() -> None:
+    x = blobs()
+    res = fit_kmeans(x, KMeansConfig(k=24, iterations=20, seed=0))
+    assert res.inertia == pytest.approx(inertia(x, res.centroids), rel=1e-6)
+    assert res.inertia < res.init_inertia
+    rng = np.random.default_rng(0)
+    random_rows = x[rng.choice(len(x), 24, replace=False)]
+    assert res.inertia < 0.8 * inertia(x, random_rows)
+    # with the true number of clusters, k-means gets close to the within-cluster noise
+    more = fit_kmeans(x, KMeansConfig(k=24, iterations=20, seed=0, redo=3))
+    assert more.inertia <= res.inertia
+
+
+def test_redo_keeps_the_best_run() -> None:
+    x = blobs(seed=1)
+    runs = [fit_kmeans(x, KMeansConfig(k=20, iterations=5, seed=s * 1000)).inertia
+            for s in range(3)]
+    best = fit_kmeans(x, KMeansConfig(k=20, iterations=5, seed=0, redo=3)).inertia
+    assert best == pytest.approx(min(runs), rel=1e-6)
+
+
+def test_kmeans_plus_plus_picks_distinct_data_rows() -> None:
+    x = blobs(n=500)
+    init = kmeans_plus_plus(x, 24, seed=0)
+    assert init.shape == (24, 16)
+    rows = {tuple(r) for r in x.tolist()}
+    assert all(tuple(r) in rows for r in init.tolist())
+    assert len({tuple(r) for r in init.tolist()}) == 24
+    # seeding spreads out: its inertia beats k random rows on clustered data
+    rng = np.random.default_rng(1)
+    assert inertia(x, init) < inertia(x, x[rng.choice(len(x), 24, replace=False)])
+
+
+def test_kmeans_plus_plus_with_duplicate_points() -> None:
+    x = np.repeat(np.eye(3, dtype=np.float32), 10, axis=0)
+    init = kmeans_plus_plus(x, 5, seed=0)
+    assert len({tuple(r) for r in init.tolist()}) == 3  # only 3 distinct points exist
+
+
+def test_assign_matches_brute_force_for_numpy_and_torch() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 8)).astype(np.float32)
+    c = rng.normal(size=(12, 8)).astype(np.float32)
+    expected = ((x[:, None] - c[None]) ** 2).sum(-1).argmin(1)
+    ids = assign(x, c)
+    assert ids.dtype == np.int64
+    np.testing.assert_array_equal(ids, expected)
+    np.testing.assert_array_equal(assign(torch.from_numpy(x), torch.from_numpy(c)), expected)
+    assert assign(np.zeros((0, 8), np.float32), c).shape == (0,)
+    with pytest.raises(ValueError, match=r"\[N, 8\]"):
+        assign(x[:, :4], c)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_assign_on_gpu_matches_cpu() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(500, 8)).astype(np.float32)
+    c = rng.normal(size=(12, 8)).astype(np.float32)
+    gpu = assign(torch.from_numpy(x).cuda(), torch.from_numpy(c).cuda())
+    np.testing.assert_array_equal(gpu.cpu().numpy(), assign(x, c))
+
+
+def test_bad_inputs_are_clear_errors() -> None:
+    with pytest.raises(ValueError, match="at least 10 vectors"):
+        fit_kmeans(np.zeros((5, 3), np.float32), KMeansConfig(k=10))
+    bad = blobs(n=100)
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        fit_kmeans(bad, KMeansConfig(k=4))
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        KMeansConfig(k=0)
+
+
+def test_reservoir_caps_memory_and_keeps_everything_until_full() -> None:
+    s = ReservoirSampler(100, seed=0)
+    s.add(np.arange(60, dtype=np.float32).reshape(30, 2))
+    assert len(s) == 30 and s.seen == 30
+    np.testing.assert_array_equal(s.sample()[:, 0], np.arange(0, 60, 2))
+    for i in range(50):
+        s.add(np.full((37, 2), i, dtype=np.float32))
+    assert len(s) == 100 and s.seen == 30 + 50 * 37
+    assert s.sample().shape == (100, 2)
+    assert s._buf is not None and s._buf.shape == (100, 2)  # never grows past the cap
+    with pytest.raises(ValueError, match="D=3"):
+        s.add(np.zeros((2, 3), np.float32))
+
+
+def test_reservoir_is_uniform_over_the_stream() -> None:
+    n, cap, trials = 2000, 100, 200
+    counts = np.zeros(n)
+    for seed in range(trials):
+        s = ReservoirSampler(cap, seed=seed)
+        rng = np.random.default_rng(seed)
+        start = 0
+        while start < n:  # uneven batch sizes, like utterances of different lengths
+            size = int(rng.integers(1, 150))
+            s.add(np.arange(start, min(n, start + size), dtype=np.float32)[:, None])
+            start += size
+        kept = s.sample()[:, 0].astype(int)
+        assert len(np.unique(kept)) == cap
+        counts[kept] += 1
+    # each stream position is kept with probability cap / n; compare 10 position bins
+    per_bin = counts.reshape(10, -1).sum(1)
+    expected = trials * cap / 10
+    assert np.all(np.abs(per_bin - expected) < 0.1 * expected), per_bin

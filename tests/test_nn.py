@@ -1,0 +1,181 @@
+"""Reusable codec blocks: SEANet shapes, k-means, EMA codebooks, dead-code restart, residual VQ,
+reconstruction losses and the STFT discriminator."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from audiotokens.nn.discriminator import (
+    MultiScaleSTFTDiscriminator,
+    feature_matching_loss,
+    hinge_discriminator_loss,
+    hinge_generator_loss,
+)
+from audiotokens.nn.losses import ReconstructionLoss, multi_resolution_stft_loss
+from audiotokens.nn.quantizer import EMACodebook, ResidualVQ, VQConfig, codebook_stats, kmeans
+from audiotokens.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
+
+
+def blobs(n_per: int = 200, dim: int = 8, k: int = 4, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(k, dim, generator=g) * 10
+    x = centers.repeat_interleave(n_per, 0) + 0.1 * torch.randn(k * n_per, dim, generator=g)
+    return x, centers
+
+
+@pytest.mark.parametrize("ratios", [(2, 4, 5, 8), (3, 5), (4,)])
+@pytest.mark.parametrize("weight_norm", [True, False])
+def test_seanet_lengths_are_exact(ratios, weight_norm) -> None:
+    cfg = SEANetConfig(channels=4, ratios=ratios, latent_dim=6, weight_norm=weight_norm)
+    enc, dec = SEANetEncoder(cfg), SEANetDecoder(cfg)
+    for frames in (1, 3, 7):
+        z = enc(torch.randn(2, 1, frames * cfg.hop_length))
+        assert z.shape == (2, 6, frames)
+        assert dec(z).shape == (2, 1, frames * cfg.hop_length)
+    with pytest.raises(ValueError, match="multiple of hop"):
+        enc(torch.randn(1, 1, cfg.hop_length + 1))
+
+
+def test_seanet_config_rejects_bad_values() -> None:
+    with pytest.raises(ValueError, match="ratios"):
+        SEANetConfig(ratios=(2, 0))
+    with pytest.raises(ValueError, match="odd"):
+        SEANetConfig(kernel_size=4)
+
+
+def test_kmeans_recovers_separated_clusters() -> None:
+    x, centers = blobs()
+    found, counts = kmeans(x, 4, iters=10, generator=torch.Generator().manual_seed(1))
+    dist = torch.cdist(centers, found).min(dim=1).values
+    assert (dist < 0.5).all()
+    assert sorted(counts.tolist()) == [200.0] * 4
+
+
+def test_codebook_kmeans_init_and_ema_update() -> None:
+    x, centers = blobs()
+    cb = EMACodebook(VQConfig(dim=8, codebook_size=4, n_codebooks=1, decay=0.5))
+    assert not cb.is_initialized
+    torch.manual_seed(0)
+    cb.init_kmeans(x)
+    assert cb.is_initialized
+    assert (torch.cdist(centers, cb.embed).min(dim=1).values < 0.5).all()
+    # EMA moves a code towards the mean of its assigned vectors.
+    target = cb.embed[0] + 3.0
+    before = (cb.embed[0] - target).norm()
+    pts = target.repeat(50, 1)
+    cb.ema_update(pts, torch.zeros(50, dtype=torch.long))
+    assert (cb.embed[0] - target).norm() < before
+
+
+def test_dead_codes_are_restarted_from_recent_vectors() -> None:
+    cfg = VQConfig(dim=8, codebook_size=8, n_codebooks=1, decay=0.5, dead_code_ratio=0.5)
+    cb = EMACodebook(cfg)
+    x, _ = blobs(n_per=50)
+    torch.manual_seed(0)
+    cb.init_kmeans(x[:100])  # only two of the four clusters: codes crowd onto them
+    far = torch.full((8,), 1e3)
+    cb.embed[4:] = far  # four codes nobody will ever pick
+    cb.cluster_size[4:] = 0.0
+    for _ in range(3):
+        cb.ema_update(x[:100], cb.encode(x[:100]))
+    dead_before = cb.cluster_size < cfg.dead_code_ratio * x.shape[0] / cfg.codebook_size
+    assert dead_before[4:].all()
+    n = cb.restart_dead(x)
+    assert n == int(dead_before.sum()) and n >= 4
+    # every restarted code is now one of the recent vectors, and gets used
+    for code in cb.embed[dead_before]:
+        assert torch.isclose(x, code[None]).all(dim=1).any()
+    assert (cb.embed[4:] != far).all()
+    used = torch.bincount(cb.encode(x), minlength=8)
+    assert (used[dead_before] > 0).any()
+    assert cb.restart_dead(x[:0]) == 0
+
+
+def test_rvq_error_shrinks_with_more_codebooks() -> None:
+    torch.manual_seed(0)
+    rvq = ResidualVQ(VQConfig(dim=8, codebook_size=16, n_codebooks=4))
+    lat = torch.randn(4, 8, 50)
+    rvq.init_kmeans(lat.permute(0, 2, 1).reshape(-1, 8))
+    rvq.eval()
+    errors = []
+    for n in range(1, 5):
+        codes = rvq.encode(lat, n)
+        assert codes.shape == (4, 50, n) and codes.dtype == torch.int64
+        errors.append(float((rvq.decode(codes) - lat).pow(2).mean()))
+        assert torch.allclose(rvq(lat, n).quantized, rvq.decode(codes), atol=1e-5)
+    assert all(b < a for a, b in zip(errors, errors[1:], strict=False))
+    # any subset of codebooks decodes: columns are mapped to codebook indices
+    codes = rvq.encode(lat)
+    sub = rvq.decode(codes[..., [0, 2]], indices=[0, 2])
+    assert torch.allclose(sub, rvq.decode(codes[..., :1]) + rvq.layers[2].decode(
+        codes[..., 2]).permute(0, 2, 1), atol=1e-5)
+    with pytest.raises(ValueError, match=r"n_q must be in \[1, 4\]"):
+        rvq.encode(lat, 5)
+
+
+def test_rvq_training_step_straight_through_dropout_and_stats() -> None:
+    torch.manual_seed(0)
+    cfg = VQConfig(dim=8, codebook_size=16, n_codebooks=4, quantizer_dropout=1.0)
+    rvq = ResidualVQ(cfg).train()
+    lat = torch.randn(6, 8, 20, requires_grad=True)
+    out = rvq(lat)  # first training call initialises the codebooks by k-means
+    assert rvq.is_initialized
+    assert out.codes.shape == (6, 20, 4)
+    assert out.perplexity.shape == (4,) and out.usage.shape == (4,)
+    assert ((out.perplexity >= 1) & (out.perplexity <= 16 + 1e-4)).all()
+    assert ((out.usage > 0) & (out.usage <= 1)).all()
+    assert out.commit_loss.item() > 0
+    out.quantized.sum().backward()
+    assert torch.allclose(lat.grad, torch.ones_like(lat))  # straight-through
+    mask = rvq._dropout_mask(2000, 4, torch.device("cpu"))
+    counts = mask.sum(1)
+    assert set(counts.tolist()) == {1, 2, 3, 4}  # random number of codebooks per item
+    assert (mask[:, 0]).all() and (mask[:, :-1] >= mask[:, 1:]).all()  # always a prefix
+
+
+def test_codebook_stats() -> None:
+    uniform = np.tile(np.arange(8), 10)[:, None]
+    constant = np.zeros((80, 1), dtype=np.int64)
+    s_u, s_c = codebook_stats(np.concatenate([uniform, constant], 1), (8, 8))
+    assert s_u.perplexity == pytest.approx(8.0) and s_u.usage == 1.0
+    assert s_c.perplexity == pytest.approx(1.0) and s_c.usage == pytest.approx(1 / 8)
+    with pytest.raises(ValueError, match="codebooks"):
+        codebook_stats(uniform, (8, 8))
+
+
+def test_reconstruction_loss_orders_distortions() -> None:
+    t = torch.arange(16000) / 16000
+    clean = (0.3 * torch.sin(2 * math.pi * 220 * t) + 0.1 * torch.sin(2 * math.pi * 1330 * t))
+    clean = clean[None, None]
+    g = torch.Generator().manual_seed(0)
+    slight = clean + 0.003 * torch.randn(clean.shape, generator=g)
+    heavy = clean + 0.1 * torch.randn(clean.shape, generator=g)
+    loss = ReconstructionLoss()
+    zero = loss(clean, clean)
+    assert zero.total.item() == pytest.approx(0.0, abs=1e-6)
+    a, b = loss(slight, clean), loss(heavy, clean)
+    for name in ("total", "spectral_convergence", "log_magnitude", "mel"):
+        assert 0 < getattr(a, name).item() < getattr(b, name).item()
+    pred = heavy.clone().requires_grad_(True)
+    loss(pred, clean).total.backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+    sc, mag = multi_resolution_stft_loss(heavy, clean)
+    assert sc.item() == pytest.approx(b.spectral_convergence.item())
+    with pytest.raises(ValueError, match="differ"):
+        loss(clean[..., :100], clean)
+
+
+def test_stft_discriminator_shapes_and_losses() -> None:
+    torch.manual_seed(0)
+    disc = MultiScaleSTFTDiscriminator(n_ffts=(256, 128), channels=4)
+    real, fake = torch.randn(2, 1, 4000), torch.zeros(2, 1, 4000, requires_grad=True)
+    r, f = disc(real), disc(fake)
+    assert len(r.logits) == 2 and all(lg.shape[:2] == (2, 1) for lg in r.logits)
+    assert hinge_discriminator_loss(r, f).item() >= 0
+    g = hinge_generator_loss(f) + feature_matching_loss(r, f)
+    g.backward()
+    assert fake.grad is not None and torch.isfinite(fake.grad).all()

@@ -1,0 +1,204 @@
+"""The ``rvq`` tokenizer: config/bitrate tiers, shapes, training on real speech, quantizer
+dropout, codebook usage, save/load, checkpoint resume and clear errors."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from audiotokens.audio import load_audio
+from audiotokens.data.manifest import ManifestItem, write_manifest
+from audiotokens.tokenizers.base import TokenizerError, Tokens
+from audiotokens.tokenizers.registry import load_tokenizer
+from audiotokens.tokenizers.rvq import RVQConfig, RVQTokenizer
+
+TINY = dict(channels=4, ratios=(2, 4, 5), latent_dim=16, n_codebooks=4, codebook_size=32)
+FIT = dict(batch_size=4, segment_seconds=0.2, progress=False, log_every=1)
+
+
+def speech_manifest(fsdd_root: Path, folder: Path, n: int = 24) -> Path:
+    """A manifest of real FSDD digits (8 kHz, resampled on load) from two speakers."""
+    items = []
+    for speaker in ("jackson", "nicolas"):
+        for digit in range(n // 2):
+            path = fsdd_root / "recordings" / f"{digit % 10}_{speaker}_{digit // 10 + 5}.wav"
+            items.append(ManifestItem(id=path.stem, path=str(path), duration=0.5,
+                                      speaker=speaker, split="train"))
+    return write_manifest(items, folder / "train.jsonl")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[RVQTokenizer, object, list[np.ndarray]]:
+    """A tiny codec trained for 25 steps on real speech (shared by several tests)."""
+    from conftest import shared_corpus
+
+    root = shared_corpus("fsdd")
+    manifest = speech_manifest(root, tmp_path_factory.mktemp("rvq"))
+    torch.manual_seed(0)
+    tok = load_tokenizer("rvq", **TINY)
+    summary = tok.fit(manifest, max_steps=25, **FIT)
+    clips = [load_audio(root / "recordings" / f"{d}_theo_0.wav", 16000).samples for d in (3, 7)]
+    return tok, summary, clips
+
+
+def test_config_validation_lists_allowed_values() -> None:
+    with pytest.raises(ValueError, match=r"\['high', 'low', 'medium'\]"):
+        RVQConfig(bitrate="ultra")
+    with pytest.raises(ValueError, match=r"n_codebooks_used must be in \[1, 8\]"):
+        RVQConfig(n_codebooks_used=9)
+    with pytest.raises(TypeError, match="allowed"):
+        load_tokenizer("rvq", hop=320)
+
+
+def test_default_info_and_bitrate_tiers() -> None:
+    tok = load_tokenizer("rvq")
+    info = tok.info
+    assert (info.kind, info.sample_rate, info.frame_rate) == ("codec", 16000, 50.0)
+    assert info.has_decoder and not info.fitted
+    assert info.vocab_sizes == (1024,) * 8 and info.bitrate_bps == pytest.approx(4000)
+    rates = {b: load_tokenizer("rvq", bitrate=b).info.bitrate_bps for b in ("low", "medium")}
+    assert 1000 <= rates["low"] <= 1500 and rates["medium"] == pytest.approx(3000)
+    used = load_tokenizer("rvq", n_codebooks_used=2, bitrate="high").info
+    assert used.n_codebooks == 2 and used.codebook_names == ("q0", "q1")
+    n_params = sum(p.numel() for p in tok.model.parameters())
+    assert 1e5 < n_params < 1e6  # "a few hundred k" parameters, trainable on CPU
+
+
+@pytest.mark.parametrize("n", [1, 39, 40, 41, 1000])
+def test_shapes_frames_are_ceil_n_over_hop(n: int) -> None:
+    tok = load_tokenizer("rvq", **TINY)
+    hop = tok.config.hop_length
+    x = np.random.default_rng(n).standard_normal(n).astype(np.float32) * 0.1
+    toks = tok.encode(x, 16000)
+    assert toks.codes.shape == (math.ceil(n / hop), 4) and toks.codes.dtype == np.int64
+    toks.validate()
+    audio = tok.decode(toks)
+    assert audio.shape == (toks.n_frames * hop,) and audio.dtype == np.float32
+    # 8 kHz input is resampled: N' = 2N samples at the codec's rate
+    assert tok.encode(x, 8000).n_frames == math.ceil(2 * n / hop)
+
+
+def test_encode_is_deterministic_and_batch_matches_lengths() -> None:
+    torch.manual_seed(0)
+    tok = load_tokenizer("rvq", **TINY)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (800, 2000, 410)]
+    a, b = tok.encode(xs[1], 16000), tok.encode(xs[1], 16000)
+    np.testing.assert_array_equal(a.codes, b.codes)
+    batch = tok.encode_batch(xs, 16000)
+    assert batch.lengths.tolist() == [20, 50, 11] and batch.codes.shape == (3, 50, 4)
+    np.testing.assert_array_equal(batch.items()[1].codes, a.codes)  # the longest: no padding
+    first = tok.encode(xs[0], 16000).codes
+    np.testing.assert_array_equal(batch.items()[0].codes[:10], first[:10])  # away from the end
+
+
+def test_training_on_real_speech_reduces_the_loss(trained) -> None:
+    tok, summary, _ = trained
+    losses = [h["loss"] for h in tok_history(summary)]
+    assert summary.steps == 25 and tok.info.fitted
+    assert np.mean(losses[-8:]) < 0.85 * np.mean(losses[:4])
+    assert summary.items == 24 and summary.audio_seconds > 5
+
+
+def tok_history(summary) -> list[dict[str, float]]:
+    assert summary.history, "fit keeps the logged history"
+    return summary.history
+
+
+def test_codebook_usage_is_reported_and_sane(trained) -> None:
+    tok, summary, _ = trained
+    assert len(summary.perplexity) == len(summary.usage) == 4
+    for ppl, use in zip(summary.perplexity, summary.usage, strict=True):
+        assert 1.0 <= ppl <= 32 + 1e-4 and 0 < use <= 1
+    assert max(summary.perplexity) > 2  # not collapsed onto one code everywhere
+
+
+def test_fewer_codebooks_decode_and_latent_error_shrinks(trained) -> None:
+    tok, _, clips = trained
+    hop = tok.config.hop_length
+    x = clips[0]
+    toks = tok.encode(x, 16000)
+    for n in (1, 2, 4):
+        audio = tok.decode(toks.select(list(range(n))))
+        assert audio.shape == (toks.n_frames * hop,) and np.isfinite(audio).all()
+    audio_skip = tok.decode(toks.select([0, 2]))  # any subset, matched by codebook name
+    assert audio_skip.shape == (toks.n_frames * hop,)
+    pad = np.zeros(toks.n_frames * hop, dtype=np.float32)
+    pad[: len(x)] = x
+    with torch.no_grad():
+        lat = tok.model.encoder(torch.from_numpy(pad)[None, None])
+        codes = torch.from_numpy(toks.codes)[None]
+        errs = [float((tok.model.quantizer.decode(codes[..., :n]) - lat).pow(2).mean())
+                for n in range(1, 5)]
+    assert errs[-1] < errs[0]
+    assert all(b <= a * 1.05 for a, b in zip(errs, errs[1:], strict=False))
+
+
+def test_low_bitrate_view_of_a_trained_model(trained, tmp_path) -> None:
+    tok, _, clips = trained
+    tok.save(tmp_path / "tok")
+    import json
+
+    header = json.loads((tmp_path / "tok" / "config.json").read_text())
+    header["config"]["n_codebooks_used"] = 2
+    (tmp_path / "tok" / "config.json").write_text(json.dumps(header))
+    low = load_tokenizer(tmp_path / "tok")
+    assert low.info.n_codebooks == 2 and low.info.fitted
+    np.testing.assert_array_equal(low.encode(clips[1], 16000).codes,
+                                  tok.encode(clips[1], 16000).codes[:, :2])
+
+
+def test_save_load_gives_identical_tokens_and_audio(trained, tmp_path) -> None:
+    tok, _, clips = trained
+    folder = tok.save(tmp_path / "rvq")
+    assert (folder / "config.json").is_file() and (folder / "weights.safetensors").is_file()
+    back = load_tokenizer(folder)
+    assert back.info == tok.info and back.checksum() == tok.checksum()
+    a, b = tok.encode(clips[0], 16000), back.encode(clips[0], 16000)
+    np.testing.assert_array_equal(a.codes, b.codes)
+    np.testing.assert_array_equal(tok.decode(a), back.decode(b))
+
+
+def test_checkpoint_resume_counts_total_steps(fsdd_root, tmp_path) -> None:
+    manifest = speech_manifest(fsdd_root, tmp_path, n=6)
+    ckpt = tmp_path / "rvq.pt"
+    first = load_tokenizer("rvq", **TINY)
+    assert first.fit(manifest, max_steps=3, checkpoint=ckpt, **FIT).steps == 3
+    resumed = load_tokenizer("rvq", **TINY)
+    summary = resumed.fit(manifest, max_steps=5, checkpoint=ckpt, **FIT)
+    assert summary.steps == 5 and len(summary.history) == 2  # only steps 4 and 5 ran
+    assert resumed.model.quantizer.is_initialized
+
+
+def test_adversarial_flag_trains_a_discriminator(fsdd_root, tmp_path) -> None:
+    manifest = speech_manifest(fsdd_root, tmp_path, n=4)
+    tok = load_tokenizer("rvq", adversarial=True, **TINY)
+    summary = tok.fit(manifest, max_steps=1, **FIT)
+    assert {"d_loss", "g_adv", "g_feat"} <= set(summary.losses)
+    assert all(np.isfinite(v) for v in summary.losses.values())
+
+
+def test_clear_errors(tmp_path) -> None:
+    tok = load_tokenizer("rvq", **TINY)
+    with pytest.raises(ValueError, match="mono"):
+        tok.encode(np.zeros((2, 100), dtype=np.float32), 16000)
+    with pytest.raises(ValueError, match="NaN"):
+        tok.encode(np.full(100, np.nan, dtype=np.float32), 16000)
+    other = load_tokenizer("rvq", n_codebooks=8, **{k: v for k, v in TINY.items()
+                                                      if k != "n_codebooks"})
+    toks = other.encode(np.zeros(400, dtype=np.float32), 16000)
+    with pytest.raises(TokenizerError, match="allowed: q0, q1, q2, q3"):
+        tok.decode(toks)
+    with pytest.raises(TokenizerError, match="no audio items"):
+        tok.fit(write_manifest([], tmp_path / "empty.jsonl"))
+    bad = Tokens(np.zeros((3, 4), dtype=np.int64), tok.info).items()[0]
+    bad.codes[0, 0] = 99
+    with pytest.raises(ValueError, match="out of range"):
+        tok.decode(bad)
+    small = load_tokenizer("rvq", **{**TINY, "latent_dim": 8})
+    with pytest.raises(TokenizerError, match="do not match the config"):
+        small.load_state_tensors({k: v.numpy() for k, v in tok.state_tensors().items()})

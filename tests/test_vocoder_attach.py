@@ -1,0 +1,66 @@
+"""A unit vocoder attached to a semantic tokenizer: decode, info, save/load, and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from audiotokens.audio import load_audio
+from audiotokens.cli import app
+from audiotokens.data import read_manifest, write_manifest
+from audiotokens.data.corpora import fsdd_manifest
+from audiotokens.tokenizers.base import NoDecoderError
+from audiotokens.tokenizers.registry import load_tokenizer
+
+
+@pytest.fixture
+def small_fsdd(fsdd_root: Path, tmp_path: Path) -> Path:
+    items = [it for it in fsdd_manifest(fsdd_root) if it.split == "train"][::200]
+    return write_manifest(items, tmp_path / "fsdd.jsonl")
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_fit_vocoder_cli_attaches_a_decoder_that_survives_save_and_load(
+    small_fsdd: Path, tmp_path: Path
+) -> None:
+    tok_dir = tmp_path / "mel"
+    run("fit", "mel-kmeans", "-m", small_fsdd, "--out", tok_dir, "--k", "16")
+    with pytest.raises(NoDecoderError, match="fit vocoder"):
+        load_tokenizer(tok_dir).decode(load_tokenizer(tok_dir).encode(np.zeros(3200), 16000))
+    out = run("fit", "vocoder", tok_dir, "-m", small_fsdd, "-o", "max_steps=2",
+              "-o", "batch_size=2", "-o", "segment_frames=8")
+    assert "codebook weights" in out
+    assert (tok_dir / "vocoder" / "config.json").is_file()
+    assert "decoder" in run("info", tok_dir)
+
+    tok = load_tokenizer(tok_dir)
+    assert tok.info.has_decoder
+    audio = load_audio(read_manifest(small_fsdd)[0].path, 16000)
+    tokens = tok.encode(audio.samples, audio.sample_rate)
+    wav = tok.decode(tokens)
+    assert wav.dtype == np.float32 and wav.shape == (tokens.n_frames * 320,)
+    assert np.isfinite(wav).all()
+    again = load_tokenizer(tok_dir).decode(tokens)
+    np.testing.assert_array_equal(wav, again)
+
+
+def test_fit_vocoder_rejects_unknown_options_and_missing_folder(
+    small_fsdd: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(app, ["fit", "vocoder", str(tmp_path / "nope"), "-m",
+                                      str(small_fsdd)])
+    assert result.exit_code != 0
+    tok_dir = tmp_path / "mel"
+    run("fit", "mel-kmeans", "-m", small_fsdd, "--out", tok_dir, "--k", "8")
+    result = CliRunner().invoke(app, ["fit", "vocoder", str(tok_dir), "-m", str(small_fsdd),
+                                      "-o", "bogus=1"])
+    assert result.exit_code != 0
+    assert "bogus" in str(result.exception) + result.output
