@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from . import bench as _bench
 from . import data as _data
 from . import info as _info
 from . import report as _report
@@ -23,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_info, _data, _report, _tokens, _resynth):
+for _module in (_info, _data, _report, _tokens, _resynth, _bench):
     _module.register(app)
 
 

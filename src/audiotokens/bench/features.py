@@ -1,0 +1,178 @@
+"""What a benchmark head reads: token ids or continuous features per item, cached on disk.
+
+A :class:`TokenizerSource` wraps any :class:`~audiotokens.tokenizers.base.Tokenizer`
+([T, C] int64 ids); :class:`ContinuousMel` is the continuous baseline ("continuous-mel",
+[T, 80] float32 log-mel at 50 frames/s). :func:`encode_items` encodes a list of manifest items
+once per source and corpus and keeps the result in a safetensors file keyed by the source's
+checksum and the item list, so a resumed benchmark never re-encodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from ..audio import load_audio
+from ..data.manifest import ManifestItem
+from ..tokenizers.base import Tokenizer
+
+__all__ = ["INPUT_KINDS", "CONTINUOUS_MEL", "InputSpec", "FeatureSource", "TokenizerSource",
+           "ContinuousMel", "EncodedItems", "encode_items"]
+
+INPUT_KINDS = ("tokens", "features")
+CONTINUOUS_MEL = "continuous-mel"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """``kind`` "tokens" ([T, C] int64 ids, ``vocab_sizes`` per codebook) or "features"
+    ([T, F] float32, ``n_features`` = F); ``frame_rate`` in frames per second."""
+
+    kind: str
+    frame_rate: float
+    vocab_sizes: tuple[int, ...] = ()
+    codebook_names: tuple[str, ...] = ()
+    n_features: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in INPUT_KINDS:
+            raise ValueError(f"kind must be one of {INPUT_KINDS}, got {self.kind!r}")
+        if self.kind == "tokens" and not self.vocab_sizes:
+            raise ValueError("token inputs need vocab_sizes")
+        if self.kind == "features" and self.n_features < 1:
+            raise ValueError("feature inputs need n_features >= 1")
+
+
+class FeatureSource(Protocol):
+    """Anything that turns mono audio into per-frame arrays for a head."""
+
+    name: str
+
+    @property
+    def spec(self) -> InputSpec: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def key(self) -> str: ...
+
+    def encode(self, samples: np.ndarray, sample_rate: int) -> np.ndarray: ...
+
+
+class TokenizerSource:
+    """A tokenizer as a feature source: ``encode`` -> [T, C] int64 ids."""
+
+    def __init__(self, tokenizer: Tokenizer, name: str | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.name = name or tokenizer.name
+
+    @property
+    def spec(self) -> InputSpec:
+        """Token spec from the tokenizer's info."""
+        i = self.tokenizer.info
+        return InputSpec("tokens", i.frame_rate, i.vocab_sizes, i.codebook_names)
+
+    @property
+    def sample_rate(self) -> int:
+        """The tokenizer's input sample rate (audio is resampled to it on load)."""
+        return self.tokenizer.info.sample_rate
+
+    def key(self) -> str:
+        """The tokenizer's checksum (config + weights)."""
+        return self.tokenizer.checksum()
+
+    def encode(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Mono float32 [N] -> int64 ids [T, C]."""
+        return self.tokenizer.encode(samples, sample_rate).codes
+
+
+class ContinuousMel:
+    """The continuous baseline: 80-band log-mel at 16 kHz, 50 frames/s -> float32 [T, 80]."""
+
+    name = CONTINUOUS_MEL
+
+    def __init__(self, device: str = "cpu") -> None:
+        from ..dsp import MelConfig
+
+        self.cfg = MelConfig()
+        self.device = device
+
+    @property
+    def spec(self) -> InputSpec:
+        """Feature spec: n_features = n_mels."""
+        return InputSpec("features", self.cfg.frame_rate, n_features=self.cfg.n_mels)
+
+    @property
+    def sample_rate(self) -> int:
+        """16000 Hz."""
+        return self.cfg.sample_rate
+
+    def key(self) -> str:
+        """A hash of the mel settings."""
+        return hashlib.sha256(repr(self.cfg).encode()).hexdigest()
+
+    def encode(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Mono float32 [N] at ``sample_rate`` (must be 16000) -> float32 log-mel [T, 80]."""
+        import torch
+
+        from ..dsp import log_mel
+
+        if sample_rate != self.cfg.sample_rate:
+            raise ValueError(f"{self.name} needs {self.cfg.sample_rate} Hz, got {sample_rate}")
+        wav = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(self.device)
+        return log_mel(wav, self.cfg).cpu().numpy()
+
+
+@dataclass
+class EncodedItems:
+    """``arrays``: item id -> [T, C] int64 or [T, F] float32 (T >= 1); ``n_encoded``: items
+    encoded in this call (0 when read from the cache); ``seconds``: wall time spent."""
+
+    arrays: dict[str, np.ndarray]
+    n_encoded: int
+    seconds: float
+    cache_path: Path | None = None
+
+
+def _cache_path(source: FeatureSource, items: list[ManifestItem], cache_dir: Path) -> Path:
+    h = hashlib.sha256(source.key().encode())
+    for it in sorted(items, key=lambda it: it.id):
+        h.update(f"{it.id}\t{it.path}\n".encode())
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.name)[:60]
+    return cache_dir / f"{safe}-{h.hexdigest()[:16]}.safetensors"
+
+
+def _encode_one(source: FeatureSource, item: ManifestItem) -> np.ndarray:
+    audio = load_audio(item.path, sample_rate=source.sample_rate)
+    arr = np.asarray(source.encode(audio.samples, audio.sample_rate))
+    if arr.ndim != 2:
+        raise ValueError(f"{item.path}: {source.name} returned shape {arr.shape}, want [T, C]")
+    if arr.shape[0] == 0:  # shorter than one frame: one all-zero (id 0 / silent) frame
+        arr = np.zeros((1, arr.shape[1]), dtype=arr.dtype)
+    return arr
+
+
+def encode_items(source: FeatureSource, items: list[ManifestItem],
+                 cache_dir: Path | None = None) -> EncodedItems:
+    """Encode every item's audio with ``source`` (resampled to its rate), or read the cache.
+
+    Audio problems raise :class:`~audiotokens.audio.AudioError` naming the file.
+    """
+    from safetensors.numpy import load_file, save
+
+    t0 = time.monotonic()
+    path = None if cache_dir is None else _cache_path(source, items, cache_dir)
+    if path is not None and path.is_file():
+        return EncodedItems(load_file(str(path)), 0, time.monotonic() - t0, path)
+    arrays = {it.id: _encode_one(source, it) for it in items}
+    if path is not None:
+        from ..tokenizers.persist import atomic_write_bytes
+
+        atomic_write_bytes(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
+    return EncodedItems(arrays, len(items), time.monotonic() - t0, path)

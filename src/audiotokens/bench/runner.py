@@ -1,0 +1,386 @@
+"""The benchmark runner: tokenizers x tasks x seeds -> results DB (+ cost rows, report).
+
+Each (run, tokenizer, task, seed) cell is computed once: cells already in the DB are skipped,
+so an interrupted benchmark resumes where it stopped. Per tokenizer: build (fit when it is
+trainable and not fitted yet; the fitted one is saved under ``out/tokenizers``), encode every
+item the tasks need (cached under ``out/cache``), then train and test one head per task and
+seed. With no data given, the embedded synthetic corpus is synthesized first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..data.manifest import ManifestItem, write_manifest
+from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
+from .db import Artifact, Result, ResultsDB
+from .features import CONTINUOUS_MEL, ContinuousMel, FeatureSource, TokenizerSource, encode_items
+from .tasks import Task, TaskData, make_task
+from .tasks.corpora import find_corpora, load_corpus
+from .tasks.loop import TrainConfig, train_and_evaluate
+
+__all__ = ["BenchConfig", "CellOutcome", "BenchSummary", "run_benchmark", "bitrate_tier",
+           "parse_tokenizer_spec", "DEFAULT_TOKENIZERS", "DEFAULT_TASKS", "CORPUS_TASKS"]
+
+DEFAULT_TOKENIZERS = ("mel-kmeans", "mfcc-kmeans", "mulaw", "codec2", "rvq", CONTINUOUS_MEL)
+DEFAULT_TASKS = ("asr-synth", "prosody-proxy", "spkid-synth")
+CORPUS_TASKS = {"synthetic": DEFAULT_TASKS, "fsdd": ("kws-fsdd", "spkid-fsdd"),
+                "librispeech": ("spkid-librispeech", "asr-librispeech"), "emotion": ("emotion",)}
+QUICK_TRAIN = TrainConfig(max_steps=100, eval_every=50, patience=1, lr=5e-3, dim=48, hidden=64)
+FULL_TRAIN = TrainConfig(max_steps=3000, eval_every=200, patience=5, dim=128, hidden=256)
+_KMEANS_FIT = ({"max_items": 400, "progress": False}, {"max_items": 5000, "progress": False})
+_RVQ_FIT = ({"max_steps": 150, "max_items": 300, "progress": False},
+            {"max_steps": 5000, "max_items": 5000, "progress": False})
+FIT_BUDGETS = {"mel-kmeans": _KMEANS_FIT, "mfcc-kmeans": _KMEANS_FIT, "rvq": _RVQ_FIT}
+
+
+def bitrate_tier(bitrate_bps: float | None) -> str:
+    """DESIGN's tiers: "low" (<= 1.5 kbps), "medium" (<= 12 kbps), "high" (above);
+    "continuous" for feature inputs (``None``)."""
+    if bitrate_bps is None:
+        return "continuous"
+    return "low" if bitrate_bps <= 1500 else "medium" if bitrate_bps <= 12000 else "high"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run. Empty ``tokenizers`` / ``tasks`` mean the defaults (for ``data``: the tasks
+    of every corpus found there). ``run`` names the results (default: from the data).
+    ``train`` overrides the head settings of ``full`` / quick mode (device and seed are set
+    per cell). ``max_items`` caps each task split (quick looks at a slice of a big corpus)."""
+
+    out: Path = Path("bench_out")
+    tokenizers: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
+    seeds: int = 1
+    data: Path | None = None
+    device: str = "cpu"
+    full: bool = False
+    run: str = ""
+    train: TrainConfig | None = None
+    max_items: int | None = None
+    cost: bool = True
+    report: bool = True
+    synth_minutes: float = 4.0
+    verbose: bool = True
+
+    def __post_init__(self) -> None:
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.max_items is not None and self.max_items < 3:
+            raise ValueError(f"max_items must be >= 3, got {self.max_items}")
+        object.__setattr__(self, "out", Path(self.out))
+
+    @property
+    def run_name(self) -> str:
+        """``run``, or "embedded" / "data-<folder name>" (+ "-full")."""
+        base = self.run or ("embedded" if self.data is None else f"data-{Path(self.data).name}")
+        return base + ("-full" if self.full and not self.run else "")
+
+
+@dataclass
+class CellOutcome:
+    """One cell: ``status`` "done", "skipped" (already in the DB) or "failed" (``error``)."""
+
+    tokenizer: str
+    task: str
+    seed: int
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class BenchSummary:
+    """What a benchmark run did and where its files went."""
+
+    run: str
+    db_path: Path
+    report_path: Path | None
+    cells: list[CellOutcome]
+
+    def count(self, status: str) -> int:
+        """Number of cells with ``status``."""
+        return sum(c.status == status for c in self.cells)
+
+    @property
+    def trained(self) -> int:
+        """Cells computed (a head trained and tested) in this run."""
+        return self.count("done")
+
+
+def parse_tokenizer_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """"name" or "name:key=value:key=value" (values parsed as JSON when they can be) or a
+    saved folder -> (name or path, options)."""
+    if Path(spec).is_dir():
+        return spec, {}
+    name, *pairs = spec.split(":")
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"tokenizer spec {spec!r}: expected name:key=value, got {pair!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return name, options
+
+
+def _label(spec: str) -> str:
+    return Path(spec).name if Path(spec).is_dir() else spec
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)[:80]
+
+
+def _fit_options(name: str, full: bool) -> dict[str, Any]:
+    """The quick / full fit budget of a registry name ({} for names without one)."""
+    budgets = FIT_BUDGETS.get(name)
+    return {} if budgets is None else dict(budgets[1 if full else 0])
+
+
+class _Runner:
+    """One benchmark run's state (config, DB, corpora, prepared tasks)."""
+
+    def __init__(self, cfg: BenchConfig, registry: Registry) -> None:
+        from rich.console import Console
+
+        self.cfg, self.registry = cfg, registry
+        self.console = Console(quiet=not cfg.verbose)
+        self.run = cfg.run_name
+        cfg.out.mkdir(parents=True, exist_ok=True)
+        self.db = ResultsDB(cfg.out / "results.db")
+        self.corpora = self._corpora()
+        self.tasks = [make_task(n) for n in (cfg.tasks or self._default_tasks())]
+        self.data: dict[str, TaskData] = {}
+        self.cells: list[CellOutcome] = []
+
+    def _corpora(self) -> dict[str, Path]:
+        if self.cfg.data is not None:
+            return find_corpora(self.cfg.data)
+        root = self.cfg.out / "corpus"
+        if not (root / "all.jsonl").is_file():
+            from ..data import SynthConfig, synthesize_corpus
+
+            minutes = self.cfg.synth_minutes * (5 if self.cfg.full else 1)
+            self.console.print(f"synthesizing {minutes:g} min of speech into {root} ...")
+            synthesize_corpus(root, SynthConfig(minutes=minutes), overwrite=True)
+        return {"synthetic": root}
+
+    def _default_tasks(self) -> list[str]:
+        return [t for kind in self.corpora for t in CORPUS_TASKS[kind]]
+
+    def prepare(self) -> None:
+        """Load each needed corpus once and split it for every task (missing corpus: error)."""
+        items: dict[str, list[ManifestItem]] = {}
+        for task in self.tasks:
+            if task.corpus not in self.corpora:
+                found = ", ".join(self.corpora) or "none"
+                raise FileNotFoundError(f"task {task.name} needs a {task.corpus} corpus; "
+                                        f"found: {found} (point --data at it)")
+            if task.corpus not in items:
+                items[task.corpus] = load_corpus(task.corpus, self.corpora[task.corpus])
+            self.data[task.name] = _cap(task.prepare(items[task.corpus]), self.cfg.max_items)
+
+    def pending(self, label: str) -> dict[str, list[int]]:
+        """Task name -> seeds not yet in the DB for this tokenizer label."""
+        todo = {t.name: [s for s in range(self.cfg.seeds)
+                         if not self.db.has_cell(self.run, label, t.name, s)] for t in self.tasks}
+        for name, seeds in todo.items():
+            for s in sorted(set(range(self.cfg.seeds)) - set(seeds)):
+                self.cells.append(CellOutcome(label, name, s, "skipped"))
+        return {k: v for k, v in todo.items() if v}
+
+    def fit_manifest(self) -> Path:
+        """A manifest of training items of all tasks (never valid/test) to fit tokenizers on."""
+        if "synthetic" in self.corpora and self.cfg.data is None:
+            return self.corpora["synthetic"] / "train.jsonl"
+        seen: dict[str, ManifestItem] = {}
+        for data in self.data.values():
+            for it in data.train:
+                seen.setdefault(it.id, it)
+        return write_manifest(seen.values(), self.cfg.out / "fit" / f"{_safe(self.run)}.jsonl")
+
+    def source(self, spec: str) -> FeatureSource:
+        """Build (and fit + save, or load the saved fit of) the tokenizer for ``spec``."""
+        if spec == CONTINUOUS_MEL:
+            return ContinuousMel(self.cfg.device)
+        name, options = parse_tokenizer_spec(spec)
+        saved = self.cfg.out / "tokenizers" / _safe(self.run) / _safe(spec)
+        if (saved / "config.json").is_file():
+            tok = load_tokenizer(saved, self.registry)
+        else:
+            tok = load_tokenizer(name, self.registry, **options)
+            if not tok.info.fitted:
+                manifest = self.fit_manifest()
+                self.console.print(f"fitting {spec} on {manifest} ...")
+                tok.to(self.cfg.device)
+                tok.fit(manifest, **_fit_options(name, self.cfg.full))
+                tok.save(saved)
+        return TokenizerSource(tok.to(self.cfg.device), name=_label(spec))
+
+    def record_cost(self, label: str, source: FeatureSource) -> None:
+        """Cost rows (bitrate, encode/decode time and memory per 16 s, params), once per run."""
+        if not self.cfg.cost or not isinstance(source, TokenizerSource):
+            return
+        if self.db.has_cell(self.run, label, "cost", 0):
+            return
+        from .cost import measure_cost
+
+        report = measure_cost(source.tokenizer)
+        tier = bitrate_tier(report.bitrate_bps)
+        self.db.add_cell(report.to_results(self.run, label, tier))
+
+    def run_cell(self, label: str, tier: str, task: Task, seed: int, source: FeatureSource,
+                 arrays: dict[str, Any]) -> CellOutcome:
+        """Train + test one head; store its results and codebook weights as one DB cell."""
+        from .cost import measure_call
+
+        base = self.cfg.train or (FULL_TRAIN if self.cfg.full else QUICK_TRAIN)
+        train_cfg = replace(base, seed=seed, device=self.cfg.device)
+        data = self.data[task.name]
+        measured = measure_call(
+            lambda: train_and_evaluate(task, data, arrays, source.spec, train_cfg), self.cfg.device)
+        result = measured.output
+        missing = [m.name for m in task.metrics if m.name not in result.metrics]
+        if missing:
+            raise ValueError(f"task {task.name}: test split gave no {missing} "
+                             f"(got {sorted(result.metrics)})")
+        results = [Result(self.run, label, tier, task.name, m.name, float(result.metrics[m.name]),
+                          seed, m.higher_is_better, measured.seconds, measured.peak_mb)
+                   for m in task.metrics]
+        artifacts = []
+        if result.codebook_weights is not None:
+            payload = json.dumps({"names": list(source.spec.codebook_names),
+                                  "weights": result.codebook_weights,
+                                  "combine": train_cfg.combine})
+            artifacts.append(Artifact(self.run, label, task.name, seed, "codebook_weights",
+                                      "codebook_weights", payload))
+        self.db.add_cell(results, artifacts)
+        return CellOutcome(label, task.name, seed, "done", dict(result.metrics),
+                           measured.seconds)
+
+    def run_tokenizer(self, spec: str) -> None:
+        """Every pending cell of one tokenizer (nothing is built when none is pending)."""
+        label = _label(spec)
+        todo = self.pending(label)
+        needs_cost = self.cfg.cost and spec != CONTINUOUS_MEL and not self.db.has_cell(
+            self.run, label, "cost", 0)
+        if not todo and not needs_cost:
+            return
+        source = self.source(spec)
+        self.record_cost(label, source)
+        spec_in = source.spec
+        tier = bitrate_tier(None if spec_in.kind == "features" else _bitrate(source))
+        encoded: dict[str, dict[str, Any]] = {}
+        for task in self.tasks:
+            for seed in todo.get(task.name, []):
+                if task.corpus not in encoded:
+                    items = _corpus_items(self.data, self.tasks, task.corpus)
+                    encoded[task.corpus] = encode_items(source, items,
+                                                        self.cfg.out / "cache").arrays
+                try:
+                    outcome = self.run_cell(label, tier, task, seed, source,
+                                            encoded[task.corpus])
+                except (ValueError, RuntimeError) as err:
+                    outcome = CellOutcome(label, task.name, seed, "failed", error=_first(err))
+                    self.console.print(f"[red]{label} / {task.name} failed:[/] {outcome.error}")
+                    self.cells.append(outcome)
+                    continue
+                self.cells.append(outcome)
+                text = " ".join(f"{k}={v:.3f}" for k, v in outcome.metrics.items())
+                self.console.print(f"  {label:>16} | {task.name:<18} seed {seed}: {text} "
+                                   f"({outcome.seconds:.1f} s)")
+
+
+def _first(err: BaseException) -> str:
+    """The first line of an error message (or the error's type name)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _bitrate(source: FeatureSource) -> float:
+    spec = source.spec
+    import math
+
+    return spec.frame_rate * sum(math.log2(v) for v in spec.vocab_sizes if v > 1)
+
+
+def _corpus_items(data: dict[str, TaskData], tasks: list[Task], corpus: str
+                  ) -> list[ManifestItem]:
+    seen: dict[str, ManifestItem] = {}
+    for task in tasks:
+        if task.corpus == corpus:
+            for it in data[task.name].items:
+                seen.setdefault(it.id, it)
+    return list(seen.values())
+
+
+def _cap(data: TaskData, max_items: int | None) -> TaskData:
+    """Keep an evenly spread slice of at most ``max_items`` items per split."""
+    if max_items is None:
+        return data
+
+    def take(items: list[ManifestItem]) -> list[ManifestItem]:
+        step = max(1, len(items) / max_items)
+        return [items[int(i * step)] for i in range(min(max_items, len(items)))]
+
+    return TaskData(take(data.train), take(data.valid), take(data.test), data.classes,
+                    data.targets)
+
+
+def run_benchmark(cfg: BenchConfig, registry: Registry = REGISTRY) -> BenchSummary:
+    """Run every pending (tokenizer, task, seed) cell of ``cfg``; write the DB and report.
+
+    A tokenizer that fails to build, fit or encode is reported as failed cells and the run
+    goes on; re-running retries only what is missing.
+    """
+    from ..audio import AudioError
+    from ..tokenizers.base import TokenizerError
+
+    runner = _Runner(cfg, registry)
+    runner.prepare()
+    tasks = ", ".join(t.name for t in runner.tasks)
+    corpora = ", ".join(f"{k}={v}" for k, v in runner.corpora.items())
+    runner.console.print(f"run [bold]{runner.run}[/]: tasks {tasks} on {corpora}")
+    for spec in cfg.tokenizers or _default_tokenizers(registry):
+        try:
+            runner.run_tokenizer(spec)
+        except (TokenizerError, AudioError, ImportError, ValueError, RuntimeError) as err:
+            msg = _first(err)
+            runner.console.print(f"[red]{_label(spec)} failed:[/] {msg}")
+            for task in runner.tasks:
+                for seed in range(cfg.seeds):
+                    if not runner.db.has_cell(runner.run, _label(spec), task.name, seed):
+                        runner.cells.append(CellOutcome(_label(spec), task.name, seed,
+                                                        "failed", error=msg))
+    report = None
+    if cfg.report and runner.db.results(runner.run):
+        from .report import write_report
+
+        report = write_report(runner.db, cfg.out / "report.html", run=runner.run).path
+    return BenchSummary(runner.run, runner.db.path, report, runner.cells)
+
+
+def _default_tokenizers(registry: Registry) -> tuple[str, ...]:
+    """The embedded defaults that import here (codec2 needs pycodec2; rvq needs its module)."""
+    usable = []
+    for name in DEFAULT_TOKENIZERS:
+        if name == CONTINUOUS_MEL:
+            usable.append(name)
+            continue
+        try:
+            registry.get(name).resolve()
+            if name == "codec2":
+                import pycodec2  # noqa: F401
+        except (ImportError, AttributeError):
+            continue
+        usable.append(name)
+    return tuple(usable)

@@ -1,0 +1,44 @@
+"""Benchmark tasks by name. Each task names the corpus kind it reads (see ``corpora.py``).
+
+>>> from audiotokens.bench.tasks import make_task
+>>> make_task("kws-fsdd").metrics[0].name
+'accuracy'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from .asr import ASRTask
+from .base import Batch, Metric, Task, TaskData, collate
+from .classify import ClassifyTask, Emotion, KeywordSpotting, ProsodyProxy, SpeakerID
+
+__all__ = ["TASK_FACTORIES", "task_names", "make_task", "Task", "TaskData", "Batch", "Metric",
+           "collate", "ASRTask", "ClassifyTask", "KeywordSpotting", "SpeakerID", "ProsodyProxy",
+           "Emotion"]
+
+TASK_FACTORIES: Mapping[str, Callable[[], Task]] = MappingProxyType({
+    "kws-fsdd": KeywordSpotting,
+    "spkid-fsdd": lambda: SpeakerID("spkid-fsdd", "fsdd"),
+    "spkid-librispeech": lambda: SpeakerID("spkid-librispeech", "librispeech"),
+    "spkid-synth": lambda: SpeakerID("spkid-synth", "synthetic"),
+    "asr-synth": lambda: ASRTask("asr-synth", "synthetic"),
+    "asr-librispeech": lambda: ASRTask("asr-librispeech", "librispeech"),
+    "prosody-proxy": ProsodyProxy,
+    "emotion": Emotion,
+})
+
+
+def task_names() -> list[str]:
+    """All task names, sorted (for CLI choices and error messages)."""
+    return sorted(TASK_FACTORIES)
+
+
+def make_task(name: str) -> Task:
+    """A fresh task by name; an unknown name raises ValueError listing the known ones."""
+    try:
+        factory = TASK_FACTORIES[name]
+    except KeyError:
+        raise ValueError(f"unknown task '{name}'; known: {', '.join(task_names())}") from None
+    return factory()

@@ -1,0 +1,162 @@
+"""The one training loop for every task: sample batches, step, validate, stop early, test.
+
+Training runs through :func:`audiotokens.train.run_loop` in rounds of ``eval_every`` steps;
+after each round the validation metric decides whether to keep the weights, and training
+stops after ``patience`` rounds without improvement. The best weights are then tested.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...data.manifest import ManifestItem
+from ...train import LoopConfig, run_loop, seed_everything
+from ..features import InputSpec
+from ..heads import COMBINE_MODES, ContinuousInput, DownstreamModel, TokenEmbedding
+from .base import Batch, Task, TaskData, collate
+
+__all__ = ["TrainConfig", "TrainResult", "build_model", "train_and_evaluate"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Head training settings. ``max_frame_rate`` caps the head's frame rate by average-pooling
+    (mu-law's 16 kHz "frames" -> 50 Hz); ``device`` is any torch device string."""
+
+    max_steps: int = 300
+    batch_size: int = 16
+    lr: float = 2e-3
+    eval_every: int = 50
+    patience: int = 2
+    dim: int = 64
+    hidden: int = 128
+    combine: str = "softmax"
+    max_frame_rate: float = 50.0
+    device: str = "cpu"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.combine not in COMBINE_MODES:
+            raise ValueError(f"combine must be one of {COMBINE_MODES}, got {self.combine!r}")
+        for name in ("max_steps", "batch_size", "eval_every", "patience", "dim", "hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not self.lr > 0 or not self.max_frame_rate > 0:
+            raise ValueError("lr and max_frame_rate must be positive")
+
+
+@dataclass
+class TrainResult:
+    """Test metrics of the best-on-validation weights, plus how training went."""
+
+    metrics: dict[str, float]
+    valid_metrics: dict[str, float]
+    steps: int
+    best_step: int
+    codebook_weights: list[float] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def build_model(task: Task, spec: InputSpec, data: TaskData, cfg: TrainConfig) -> DownstreamModel:
+    """Input module for ``spec`` (tokens or features, pooled to <= max_frame_rate) + task head."""
+    stride = max(1, int(np.ceil(spec.frame_rate / cfg.max_frame_rate - 1e-6)))
+    inputs: TokenEmbedding | ContinuousInput
+    if spec.kind == "tokens":
+        inputs = TokenEmbedding(spec.vocab_sizes, cfg.dim, cfg.combine, stride=stride)
+    else:
+        inputs = ContinuousInput(spec.n_features, cfg.dim, stride=stride)
+    head = task.build_head(inputs.out_dim, data, cfg.hidden)
+    return DownstreamModel(inputs, head)  # type: ignore[arg-type]
+
+
+def _eval_batches(items: list[ManifestItem], arrays: dict[str, np.ndarray], data: TaskData,
+                  size: int, device: str) -> Iterator[Batch]:
+    order = sorted(items, key=lambda it: arrays[it.id].shape[0])
+    for i in range(0, len(order), size):
+        yield collate(order[i:i + size], arrays, data).to(device)
+
+
+class _HeadTrainer:
+    """The :class:`audiotokens.train.Trainable` for one task: shuffled batches, AdamW."""
+
+    def __init__(self, task: Task, model: DownstreamModel, data: TaskData,
+                 arrays: dict[str, np.ndarray], cfg: TrainConfig) -> None:
+        self.task, self.model, self.data, self.arrays, self.cfg = task, model, data, arrays, cfg
+        self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self._order: list[int] = []
+
+    def _next_items(self) -> list[ManifestItem]:
+        train, n = self.data.train, min(self.cfg.batch_size, len(self.data.train))
+        if len(self._order) < n:
+            self._order = torch.randperm(len(train), generator=self.gen).tolist()
+        picked, self._order = self._order[:n], self._order[n:]
+        return [train[i] for i in picked]
+
+    def train_step(self, step: int) -> dict[str, float]:
+        self.model.train()
+        batch = collate(self._next_items(), self.arrays, self.data).to(self.cfg.device)
+        loss = self.task.loss(self.model, batch)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.opt.step()
+        return {"loss": float(loss.detach())}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+
+
+@torch.no_grad()
+def _evaluate(task: Task, model: DownstreamModel, split: list[ManifestItem],
+              arrays: dict[str, np.ndarray], data: TaskData, cfg: TrainConfig) -> dict[str, float]:
+    model.eval()
+    batches = _eval_batches(split, arrays, data, 2 * cfg.batch_size, cfg.device)
+    return task.evaluate(model, batches, data)
+
+
+def _better(task: Task, value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    return value > best if task.primary.higher_is_better else value < best
+
+
+def train_and_evaluate(task: Task, data: TaskData, arrays: dict[str, np.ndarray],
+                       spec: InputSpec, cfg: TrainConfig,
+                       progress_desc: str | None = None) -> TrainResult:
+    """Train ``task``'s model on ``data.train`` from ``arrays`` (id -> [T, C] int64 ids or
+    [T, F] float32 features), early-stop on ``data.valid``, return test metrics."""
+    seed_everything(cfg.seed)
+    model = build_model(task, spec, data, cfg).to(cfg.device)
+    trainer = _HeadTrainer(task, model, data, arrays, cfg)
+    best: float | None = None
+    best_state, best_valid, best_step = copy.deepcopy(model.state_dict()), {}, 0
+    steps, bad_rounds, history = 0, 0, []
+    while steps < cfg.max_steps and bad_rounds < cfg.patience:
+        n = min(cfg.eval_every, cfg.max_steps - steps)
+        loop = run_loop(trainer, LoopConfig(max_steps=n, log_every=n, checkpoint_every=n + 1,
+                                            seed=cfg.seed + steps), progress_desc=progress_desc)
+        steps += n
+        valid = _evaluate(task, model, data.valid, arrays, data, cfg)
+        history.append({"step": float(steps), **loop.last, **valid})
+        value = valid[task.primary.name]
+        if _better(task, value, best):
+            best, best_valid, best_step, bad_rounds = value, valid, steps, 0
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            bad_rounds += 1
+    model.load_state_dict(best_state)
+    if isinstance(model.inputs, TokenEmbedding):
+        model.inputs.reset_weight_stats()
+    metrics = _evaluate(task, model, data.test, arrays, data, cfg)
+    return TrainResult(metrics, best_valid, steps, best_step, model.codebook_weights(), history)
