@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+
+from audiotokens.testing import save_tiny_ssl
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -30,3 +33,29 @@ def librispeech_root() -> Path:
 @pytest.fixture
 def ljspeech_root() -> Path:
     return shared_corpus("ljspeech_32")
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Small models on a shared 2-core CPU: OpenMP spin-waiting makes 2 threads far slower.
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("single_thread")``."""
+    import faiss
+
+    torch_threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
+    yield
+    torch.set_num_threads(torch_threads)
+    faiss.omp_set_num_threads(faiss_threads)
+
+
+@pytest.fixture(scope="session")
+def hubert_dir(tmp_path_factory) -> Path:
+    """A tiny random-init HuBERT (group norm) saved with save_pretrained."""
+    return save_tiny_ssl("hubert", tmp_path_factory.mktemp("hubert"), layer_norm=False)
+
+
+@pytest.fixture(scope="session")
+def wavlm_dir(tmp_path_factory) -> Path:
+    """A tiny random-init WavLM (layer norm, attention mask) saved with save_pretrained."""
+    return save_tiny_ssl("wavlm", tmp_path_factory.mktemp("wavlm"), layer_norm=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -19,43 +17,7 @@ from audiotokens.tokenizers.features import (
     ssl_frame_rate,
 )
 
-TINY = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
-            conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared, loaded CPU: OpenMP spin-waiting makes 2 threads far slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def save_tiny(kind: str, folder: Path, layer_norm: bool) -> Path:
-    """A random-init tiny SSL model saved with save_pretrained; returns the folder."""
-    import transformers
-
-    norm = {"feat_extract_norm": "layer" if layer_norm else "group",
-            "do_stable_layer_norm": layer_norm}
-    torch.manual_seed(0)
-    if kind == "hubert":
-        model = transformers.HubertModel(transformers.HubertConfig(**TINY, **norm))
-    else:
-        cfg = transformers.WavLMConfig(**TINY, **norm, num_buckets=32, max_bucket_distance=100)
-        model = transformers.WavLMModel(cfg)
-    model.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def hubert_dir(tmp_path_factory) -> Path:
-    return save_tiny("hubert", tmp_path_factory.mktemp("hubert"), layer_norm=False)
-
-
-@pytest.fixture(scope="module")
-def wavlm_dir(tmp_path_factory) -> Path:
-    return save_tiny("wavlm", tmp_path_factory.mktemp("wavlm"), layer_norm=True)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture

@@ -15,18 +15,7 @@ from audiotokens.tokenizers.kmeans import (
     kmeans_plus_plus,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small problems on a shared, loaded CPU: OpenMP spin-waiting makes 2 threads far slower."""
-    import faiss
-
-    torch_threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    yield
-    torch.set_num_threads(torch_threads)
-    faiss.omp_set_num_threads(faiss_threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def blobs(n: int = 4000, dim: int = 16, centers: int = 24, seed: int = 0) -> np.ndarray:

@@ -15,49 +15,10 @@ from audiotokens.tokenizers.kmeans import inertia
 from audiotokens.tokenizers.registry import load_tokenizer
 from audiotokens.tokenizers.semantic import SemanticConfig, SemanticTokenizer, dedup_frames
 
-TINY = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
-            conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
 LIBRI = ["3005/3005-163389-0007", "3331/3331-159605-0004", "367/367-130732-0006",
          "367/367-130732-0000", "3005/3005-163389-0004", "2414/2414-128291-0009"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared, loaded CPU: OpenMP spin-waiting makes 2 threads far slower."""
-    import faiss
-
-    threads, faiss_threads = torch.get_num_threads(), faiss.omp_get_max_threads()
-    torch.set_num_threads(1)
-    faiss.omp_set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-    faiss.omp_set_num_threads(faiss_threads)
-
-
-def save_tiny(kind: str, folder: Path, layer_norm: bool) -> str:
-    """A random-init tiny SSL model saved with save_pretrained; returns the folder."""
-    import transformers
-
-    norm = {"feat_extract_norm": "layer" if layer_norm else "group",
-            "do_stable_layer_norm": layer_norm}
-    torch.manual_seed(0)
-    if kind == "hubert":
-        model = transformers.HubertModel(transformers.HubertConfig(**TINY, **norm))
-    else:
-        cfg = transformers.WavLMConfig(**TINY, **norm, num_buckets=32, max_bucket_distance=100)
-        model = transformers.WavLMModel(cfg)
-    model.save_pretrained(folder)
-    return str(folder)
-
-
-@pytest.fixture(scope="module")
-def hubert_dir(tmp_path_factory) -> str:
-    return save_tiny("hubert", tmp_path_factory.mktemp("hubert"), layer_norm=False)
-
-
-@pytest.fixture(scope="module")
-def wavlm_dir(tmp_path_factory) -> str:
-    return save_tiny("wavlm", tmp_path_factory.mktemp("wavlm"), layer_norm=True)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from .tokenizers.base import Tokenizer, TokenizerError, TokenizerInfo, Tokens
 from .tokenizers.registry import TokenizerEntry
 
 __all__ = [
+    "save_tiny_ssl",
     "BAD_KINDS",
     "ENERGY_ENTRY",
     "EnergyConfig",
@@ -266,3 +267,28 @@ class EnergyTokenizer(Tokenizer):
             raise TokenizerError(f"energy tokenizer weights: expected non-decreasing edges "
                                  f"[{self.config.k - 1}], got shape {edges.shape}")
         self.edges = edges
+
+
+TINY_SSL = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
+                conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+
+
+def save_tiny_ssl(kind: str, folder: str | Path, *, layer_norm: bool, seed: int = 0) -> Path:
+    """Build a random-init tiny ``hubert`` or ``wavlm`` model (3 layers, 32 dims, 50 frames/s
+    at 16 kHz), ``save_pretrained`` it to ``folder`` and return the folder. ``layer_norm``
+    picks the "large"-style variant that takes an attention mask; otherwise group norm."""
+    import torch
+    import transformers
+
+    norm = {"feat_extract_norm": "layer" if layer_norm else "group",
+            "do_stable_layer_norm": layer_norm}
+    torch.manual_seed(seed)
+    if kind == "hubert":
+        model = transformers.HubertModel(transformers.HubertConfig(**TINY_SSL, **norm))
+    elif kind == "wavlm":
+        cfg = transformers.WavLMConfig(**TINY_SSL, **norm, num_buckets=32, max_bucket_distance=100)
+        model = transformers.WavLMModel(cfg)
+    else:
+        raise ValueError(f"kind must be 'hubert' or 'wavlm', got {kind!r}")
+    model.save_pretrained(folder)
+    return Path(folder)

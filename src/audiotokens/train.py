@@ -14,7 +14,15 @@ from typing import Any, Protocol
 
 import torch
 
-__all__ = ["Trainable", "LoopConfig", "LoopResult", "run_loop", "seed_everything"]
+__all__ = [
+    "Trainable",
+    "LoopConfig",
+    "LoopResult",
+    "run_loop",
+    "seed_everything",
+    "parts_state_dict",
+    "load_parts_state_dict",
+]
 
 
 class Trainable(Protocol):
@@ -60,6 +68,24 @@ def seed_everything(seed: int) -> torch.Generator:
     """Seed torch (and return a generator for code that wants its own stream)."""
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def parts_state_dict(parts: dict[str, Any]) -> dict[str, Any]:
+    """``{"model": m, "opt": o, "disc": None, ...}`` -> the state dicts of the parts that are
+    not None: what a Trainable's ``state_dict`` returns to make a run resumable."""
+    return {name: part.state_dict() for name, part in parts.items() if part is not None}
+
+
+def load_parts_state_dict(parts: dict[str, Any], state: dict[str, Any]) -> None:
+    """Inverse of :func:`parts_state_dict`; a part that is present but missing from the
+    checkpoint (e.g. resuming with a discriminator a run that had none) is a clear error."""
+    for name, part in parts.items():
+        if part is None:
+            continue
+        if name not in state:
+            raise ValueError(f"checkpoint has no state for '{name}' (it has {sorted(state)}); "
+                             "was it written with different training options?")
+        part.load_state_dict(state[name])
 
 
 def _save_checkpoint(path: Path, trainable: Trainable, step: int) -> None:

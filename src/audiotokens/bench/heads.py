@@ -193,23 +193,44 @@ class HeadOutput:
 
 
 class CTCHead(nn.Module):
-    """BiLSTM + linear over ``n_symbols`` (index 0 = CTC blank); greedy decoding."""
+    """BiLSTM + linear over ``n_symbols`` (index 0 = CTC blank); greedy decoding.
 
-    def __init__(self, in_dim: int, n_symbols: int, hidden: int = 128, layers: int = 2) -> None:
+    ``stack`` > 1 runs the BiLSTM at 1/``stack`` of the frame rate (``stack`` consecutive
+    frames concatenated into one step) and emits ``stack`` output frames per step, so the CTC
+    output keeps the input frame rate (room for fast speech) at a fraction of the LSTM cost.
+    ``blank_bias`` initialises the blank's output bias (CTC's early all-blank phase).
+    """
+
+    def __init__(self, in_dim: int, n_symbols: int, hidden: int = 128, layers: int = 2,
+                 stack: int = 1, blank_bias: float = 0.0) -> None:
         super().__init__()
         if n_symbols < 2:
             raise ValueError("n_symbols must include the blank and at least one character")
-        self.lstm = nn.LSTM(in_dim, hidden, num_layers=layers, batch_first=True,
+        if stack < 1 or layers < 1 or hidden < 1:
+            raise ValueError(f"stack, layers and hidden must be >= 1, got {stack}, {layers}, "
+                             f"{hidden}")
+        self.stack, self.n_symbols = stack, n_symbols
+        self.lstm = nn.LSTM(in_dim * stack, hidden, num_layers=layers, batch_first=True,
                             bidirectional=True)
-        self.out = nn.Linear(2 * hidden, n_symbols)
+        self.out = nn.Linear(2 * hidden, n_symbols * stack)
+        with torch.no_grad():
+            self.out.bias.view(stack, n_symbols)[:, 0] += blank_bias
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> HeadOutput:
         """x [B, T, D] float, lengths [B] -> HeadOutput(log-probs [B, T, n_symbols], lengths)."""
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp_min(1),
+        b, t, d = x.shape
+        t_in = -(-t // self.stack)
+        if self.stack > 1:
+            x = x * length_mask(lengths, t)[..., None].to(x.dtype)  # stacks see zeros past ends
+            x = nn.functional.pad(x, (0, 0, 0, t_in * self.stack - t))
+            x = x.reshape(b, t_in, self.stack * d)
+        step_lengths = torch.div(lengths + self.stack - 1, self.stack, rounding_mode="floor")
+        packed = nn.utils.rnn.pack_padded_sequence(x, step_lengths.cpu().clamp_min(1),
                                                    batch_first=True, enforce_sorted=False)
         h, _ = self.lstm(packed)
-        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=x.shape[1])
-        return HeadOutput(torch.log_softmax(self.out(h), -1), lengths)
+        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=t_in)
+        logits = self.out(h).reshape(b, t_in * self.stack, self.n_symbols)[:, :t]
+        return HeadOutput(torch.log_softmax(logits, -1), lengths)
 
     @staticmethod
     def loss(out: HeadOutput, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..train import load_parts_state_dict, parts_state_dict
 from .codec import ConvCodec
 from .losses import ReconstructionLoss, ReconstructionLossConfig
 
@@ -153,18 +154,13 @@ class CodecTrainable:
         self.opt_d.step()
         return {"d_loss": _num(d_loss)}
 
+    def _parts(self) -> dict[str, Any]:
+        return {"model": self.model, "opt": self.opt, "disc": self.disc, "opt_d": self.opt_d}
+
     def state_dict(self) -> dict[str, Any]:
         """Model, optimiser(s): everything needed to resume."""
-        state: dict[str, Any] = {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
-        if self.disc is not None and self.opt_d is not None:
-            state["disc"] = self.disc.state_dict()
-            state["opt_d"] = self.opt_d.state_dict()
-        return state
+        return parts_state_dict(self._parts())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict`."""
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
-        if self.disc is not None and self.opt_d is not None and "disc" in state:
-            self.disc.load_state_dict(state["disc"])
-            self.opt_d.load_state_dict(state["opt_d"])
+        load_parts_state_dict(self._parts(), state)
