@@ -64,3 +64,34 @@ def test_fit_vocoder_rejects_unknown_options_and_missing_folder(
                                       "-o", "bogus=1"])
     assert result.exit_code != 0
     assert "bogus" in str(result.exception) + result.output
+
+
+def test_ssl_tokens_decode_through_the_tokenizer_with_any_layer_subset(
+    hubert_dir: Path, librispeech_root: Path, tmp_path: Path
+) -> None:
+    from audiotokens.data import librispeech_manifest
+    from audiotokens.vocoder import VocoderTrainOptions, train_vocoder, vocoder_config_for
+
+    items = librispeech_manifest(librispeech_root)[:4]
+    manifest = write_manifest(items, tmp_path / "libri.jsonl")
+    tok = load_tokenizer("hubert", model=str(hubert_dir), layers=[1, 3], k=8,
+                         kmeans_iterations=5)
+    tok.fit(manifest)
+    result = train_vocoder(tok, manifest, vocoder_config_for(tok),
+                           VocoderTrainOptions(max_steps=2, batch_size=2, segment_frames=8),
+                           progress_desc=None)
+    tok.attach_vocoder(result.model)
+    assert tok.info.has_decoder
+
+    audio = load_audio(items[0].path, 16000)
+    tokens = tok.encode(audio.samples[:16000], 16000)
+    assert tokens.info.codebook_names == ("layer1", "layer3")
+    full = tok.decode(tokens)
+    only_deep = tok.decode(tokens.select([1]))
+    assert full.shape == only_deep.shape == (tokens.n_frames * 320,)
+    assert result.model.last_layers == ("layer3",)
+    assert not np.allclose(full, only_deep)  # the subset really changes the conditioning
+
+    tok.save(tmp_path / "hubert_tok")
+    again = load_tokenizer(tmp_path / "hubert_tok")
+    np.testing.assert_array_equal(again.decode(tokens.select([1])), only_deep)
