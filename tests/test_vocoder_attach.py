@@ -95,3 +95,18 @@ def test_ssl_tokens_decode_through_the_tokenizer_with_any_layer_subset(
     tok.save(tmp_path / "hubert_tok")
     again = load_tokenizer(tmp_path / "hubert_tok")
     np.testing.assert_array_equal(again.decode(tokens.select([1])), only_deep)
+
+
+def test_resynth_cli_measures_a_tokenizer_through_its_vocoder(
+    small_fsdd: Path, tmp_path: Path
+) -> None:
+    import json
+
+    tok_dir = tmp_path / "mel"
+    run("fit", "mel-kmeans", "-m", small_fsdd, "--out", tok_dir, "--k", "8")
+    run("fit", "vocoder", tok_dir, "-m", small_fsdd, "-o", "max_steps=1", "-o", "batch_size=2",
+        "-o", "segment_frames=8")
+    run("resynth", tok_dir, "-m", small_fsdd, "--out", tmp_path / "rs", "--limit", "2")
+    assert len(list((tmp_path / "rs" / "audio").glob("*.wav"))) == 2
+    metrics = json.loads((tmp_path / "rs" / "metrics.json").read_text())
+    assert "stoi" in json.dumps(metrics)

@@ -22,7 +22,7 @@ def parse_primary(items: list[str]) -> dict[str, str]:
 
 def report(
     db: Path = typer.Argument(..., help="results.db written by `audiotokens bench`."),
-    out: Path = typer.Option(Path("report.html"), "--out", "-o", help="HTML file to write."),
+    out: Path = typer.Option(Path("report.html"), "--out", help="HTML file to write."),
     run: str | None = typer.Option(None, "--run", help="Only this run (default: every run)."),
     primary: list[str] = typer.Option(
         [], "--primary", help="TASK=METRIC to rank a task on (default: its first metric)."),

@@ -34,11 +34,11 @@ def _fmt(value: float, digits: int = 2) -> str:
 def resynth(
     tokenizer: str = typer.Argument(..., help="A registered name or a saved tokenizer folder."),
     manifest: Path = typer.Option(..., "--manifest", "-m", help="JSONL manifest of audio."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder (audio/, metrics.csv/json)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (audio/, metrics.csv/json)."),
     limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="First N items only."),
     device: str = typer.Option("cpu", "--device", "-d", help="cpu, cuda, cuda:1, mps."),
     option: list[str] = typer.Option(
-        [], "--option", help="Tokenizer option KEY=VALUE (repeatable), e.g. bitrate=low."
+        [], "--option", "-o", help="Tokenizer option KEY=VALUE (repeatable), e.g. bitrate=low."
     ),
 ) -> None:
     """Encode + decode each item, write the decoded wavs and PESQ/STOI/SI-SDR/mel scores."""
