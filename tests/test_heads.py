@@ -148,6 +148,52 @@ def test_ctc_head_loss_decode_and_learning() -> None:
     assert CTCHead.greedy_decode(head(x, torch.tensor([12, 8]))) == [[1, 2, 3], [2, 1]]
 
 
+@pytest.mark.parametrize("stack", [2, 3])
+def test_stacked_ctc_head_keeps_frame_rate_and_ignores_padding(stack: int) -> None:
+    torch.manual_seed(0)
+    head = CTCHead(6, n_symbols=5, hidden=8, layers=1, stack=stack).eval()
+    x, lengths = torch.randn(2, 13, 6), torch.tensor([13, 7])
+    out = head(x, lengths)
+    assert out.logits.shape == (2, 13, 5) and out.lengths.tolist() == [13, 7]
+    torch.testing.assert_close(out.logits.exp().sum(-1), torch.ones(2, 13))
+    # frames past an item's length (noise vs zeros) change none of its valid outputs
+    x2 = x.clone()
+    x2[1, 7:] = 0.0
+    torch.testing.assert_close(head(x2, lengths).logits[1, :7], out.logits[1, :7])
+    # the BiLSTM runs over ceil(T / stack) steps of stacked frames
+    assert head.lstm.input_size == 6 * stack
+
+
+def test_stacked_ctc_head_learns_and_decodes() -> None:
+    torch.manual_seed(0)
+    head = CTCHead(6, n_symbols=4, hidden=16, layers=1, stack=2, blank_bias=3.0)
+    x, lengths = torch.randn(2, 12, 6), torch.tensor([12, 8])
+    targets, target_lengths = torch.tensor([1, 2, 3, 2, 1]), torch.tensor([3, 2])
+    opt = torch.optim.Adam(head.parameters(), lr=0.02)
+    for _ in range(150):
+        loss = CTCHead.loss(head(x, lengths), targets, target_lengths)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert CTCHead.greedy_decode(head(x, lengths)) == [[1, 2, 3], [2, 1]]
+
+
+def test_ctc_head_blank_bias_dropout_and_validation() -> None:
+    torch.manual_seed(0)
+    x, lengths = torch.randn(2, 10, 6), torch.tensor([10, 4])
+    biased = CTCHead(6, n_symbols=4, hidden=8, layers=1, stack=2, blank_bias=6.0).eval()
+    assert (biased(x, lengths).logits.argmax(-1) == 0).all()  # starts out all blank
+    plain = CTCHead(6, n_symbols=4, hidden=8, layers=1, stack=2).eval()
+    assert not (plain(x, lengths).logits.argmax(-1) == 0).all()
+    drop = CTCHead(6, n_symbols=4, hidden=8, layers=1, dropout=0.5)
+    assert not torch.equal(drop.train()(x, lengths).logits, drop(x, lengths).logits)
+    torch.testing.assert_close(drop.eval()(x, lengths).logits, drop(x, lengths).logits)
+    with pytest.raises(ValueError, match="stack"):
+        CTCHead(6, n_symbols=4, stack=0)
+    with pytest.raises(ValueError, match="dropout"):
+        CTCHead(6, n_symbols=4, dropout=1.0)
+
+
 def test_greedy_decode_collapses_repeats_and_blanks() -> None:
     path = torch.tensor([[0, 1, 1, 0, 1, 2, 2, 0]])
     logits = torch.nn.functional.one_hot(path, 3).float().log_softmax(-1)

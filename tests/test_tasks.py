@@ -99,6 +99,44 @@ def test_asr_targets_and_collate(synth_root: Path) -> None:
     assert batch.targets.shape == (int(batch.target_lengths.sum()),)
 
 
+def test_asr_head_defaults_and_per_task_budget() -> None:
+    from audiotokens.bench.runner import FULL_TRAIN, QUICK_TRAIN, default_train
+    from audiotokens.bench.tasks import ASRTask
+
+    asr = make_task("asr-synth")
+    quick = default_train(asr, full=False)
+    assert quick.max_steps > QUICK_TRAIN.max_steps and quick.hidden == QUICK_TRAIN.hidden
+    assert default_train(make_task("prosody-proxy"), full=False) == QUICK_TRAIN
+    assert default_train(make_task("spkid-synth"), full=True) == FULL_TRAIN
+    head = asr.build_head(16, make_task("asr-synth").prepare([
+        ManifestItem(id=f"u{i}", path=f"u{i}.wav", duration=1.0, text="ab c", split=split)
+        for i, split in enumerate(("train", "valid", "test"))]), hidden=8)
+    assert head.stack == 2 and head.lstm.num_layers == 1
+    assert float((head.out.bias[0] - head.out.bias[1:].mean()).detach()) > 2.0  # blank bias
+    with pytest.raises(ValueError, match="stack"):
+        ASRTask("asr-x", "synthetic", stack=0)
+
+
+def test_asr_head_learns_its_training_transcripts(synth_root: Path) -> None:
+    """The default ASR head (stacked BiLSTM + blank bias + CTC) fits 20 synthetic sentences
+    in 150 steps: CER on its own training items ~0.05-0.1 (the former 2-layer head without
+    stacking or blank bias reached only ~0.33 with the same steps)."""
+    from dataclasses import replace
+
+    from audiotokens.bench.runner import QUICK_TRAIN_ASR
+    from audiotokens.bench.tasks import TaskData
+    from audiotokens.data import read_manifest
+
+    task = make_task("asr-synth")
+    data = task.prepare(read_manifest(synth_root / "all.jsonl"))
+    train = data.train[:20]
+    fit = TaskData(train, train, train, data.classes, data.targets)
+    enc = encode_items(ContinuousMel(), train)
+    cfg = replace(QUICK_TRAIN_ASR, max_steps=150, eval_every=150, batch_size=10)
+    result = train_and_evaluate(task, fit, enc.arrays, ContinuousMel().spec, cfg)
+    assert result.metrics["cer"] < 0.2, result.history
+
+
 def test_synthetic_tasks_record_metrics(synth_root: Path, tmp_path: Path) -> None:
     cfg = BenchConfig(out=tmp_path, data=synth_root, tokenizers=("continuous-mel", "energy"),
                       train=TINY, cost=False, report=False, verbose=False)

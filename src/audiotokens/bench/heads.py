@@ -198,18 +198,22 @@ class CTCHead(nn.Module):
     ``stack`` > 1 runs the BiLSTM at 1/``stack`` of the frame rate (``stack`` consecutive
     frames concatenated into one step) and emits ``stack`` output frames per step, so the CTC
     output keeps the input frame rate (room for fast speech) at a fraction of the LSTM cost.
-    ``blank_bias`` initialises the blank's output bias (CTC's early all-blank phase).
+    ``blank_bias`` initialises the blank's output bias (CTC's early all-blank phase);
+    ``dropout`` applies to the BiLSTM's input and output in training.
     """
 
     def __init__(self, in_dim: int, n_symbols: int, hidden: int = 128, layers: int = 2,
-                 stack: int = 1, blank_bias: float = 0.0) -> None:
+                 stack: int = 1, blank_bias: float = 0.0, dropout: float = 0.0) -> None:
         super().__init__()
         if n_symbols < 2:
             raise ValueError("n_symbols must include the blank and at least one character")
         if stack < 1 or layers < 1 or hidden < 1:
             raise ValueError(f"stack, layers and hidden must be >= 1, got {stack}, {layers}, "
                              f"{hidden}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.stack, self.n_symbols = stack, n_symbols
+        self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(in_dim * stack, hidden, num_layers=layers, batch_first=True,
                             bidirectional=True)
         self.out = nn.Linear(2 * hidden, n_symbols * stack)
@@ -225,11 +229,12 @@ class CTCHead(nn.Module):
             x = nn.functional.pad(x, (0, 0, 0, t_in * self.stack - t))
             x = x.reshape(b, t_in, self.stack * d)
         step_lengths = torch.div(lengths + self.stack - 1, self.stack, rounding_mode="floor")
-        packed = nn.utils.rnn.pack_padded_sequence(x, step_lengths.cpu().clamp_min(1),
-                                                   batch_first=True, enforce_sorted=False)
+        packed = nn.utils.rnn.pack_padded_sequence(
+            self.dropout(x), step_lengths.cpu().clamp_min(1), batch_first=True,
+            enforce_sorted=False)
         h, _ = self.lstm(packed)
         h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=t_in)
-        logits = self.out(h).reshape(b, t_in * self.stack, self.n_symbols)[:, :t]
+        logits = self.out(self.dropout(h)).reshape(b, t_in * self.stack, self.n_symbols)[:, :t]
         return HeadOutput(torch.log_softmax(logits, -1), lengths)
 
     @staticmethod

@@ -19,23 +19,40 @@ from ..data.manifest import ManifestItem, write_manifest
 from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
 from .db import Artifact, Result, ResultsDB
 from .features import CONTINUOUS_MEL, ContinuousMel, FeatureSource, TokenizerSource, encode_items
-from .tasks import Task, TaskData, make_task
+from .tasks import AnyTask, ASRTask, ResynthTask, Task, TaskData, make_task
 from .tasks.corpora import find_corpora, load_corpus
 from .tasks.loop import TrainConfig, train_and_evaluate
 
-__all__ = ["BenchConfig", "CellOutcome", "BenchSummary", "run_benchmark", "bitrate_tier",
-           "parse_tokenizer_spec", "DEFAULT_TOKENIZERS", "DEFAULT_TASKS", "CORPUS_TASKS"]
+__all__ = ["BenchError", "BenchConfig", "CellOutcome", "BenchSummary", "run_benchmark",
+           "bitrate_tier", "parse_tokenizer_spec", "DEFAULT_TOKENIZERS", "DEFAULT_TASKS",
+           "CORPUS_TASKS", "default_train"]
 
 DEFAULT_TOKENIZERS = ("mel-kmeans", "mfcc-kmeans", "mulaw", "codec2", "rvq", CONTINUOUS_MEL)
-DEFAULT_TASKS = ("asr-synth", "prosody-proxy", "spkid-synth")
+DEFAULT_TASKS = ("asr-synth", "prosody-proxy", "spkid-synth", "resynth-synth")
 CORPUS_TASKS = {"synthetic": DEFAULT_TASKS, "fsdd": ("kws-fsdd", "spkid-fsdd"),
-                "librispeech": ("spkid-librispeech", "asr-librispeech"), "emotion": ("emotion",)}
+                "librispeech": ("spkid-librispeech", "asr-librispeech", "resynth-librispeech"),
+                "emotion": ("emotion",)}
 QUICK_TRAIN = TrainConfig(max_steps=100, eval_every=50, patience=1, lr=5e-3, dim=48, hidden=64)
 FULL_TRAIN = TrainConfig(max_steps=3000, eval_every=200, patience=5, dim=128, hidden=256)
+# ASR (CTC from scratch) needs more steps than the classifiers; its stacked 1-layer BiLSTM
+# head (tasks/asr.py) keeps a step cheap, so a quick ASR cell stays near 30 s on one core.
+QUICK_TRAIN_ASR = replace(QUICK_TRAIN, max_steps=250, patience=2)
+FULL_TRAIN_ASR = FULL_TRAIN
 _KMEANS_FIT = ({"max_items": 400, "progress": False}, {"max_items": 5000, "progress": False})
 _RVQ_FIT = ({"max_steps": 150, "max_items": 300, "progress": False},
             {"max_steps": 5000, "max_items": 5000, "progress": False})
 FIT_BUDGETS = {"mel-kmeans": _KMEANS_FIT, "mfcc-kmeans": _KMEANS_FIT, "rvq": _RVQ_FIT}
+
+
+class BenchError(ValueError):
+    """The benchmark cannot run as asked (e.g. a task's corpus lacks its labels)."""
+
+
+def default_train(task: AnyTask, full: bool) -> TrainConfig:
+    """The head settings of ``task`` in quick or ``full`` mode (ASR has its own)."""
+    if isinstance(task, ASRTask):
+        return FULL_TRAIN_ASR if full else QUICK_TRAIN_ASR
+    return FULL_TRAIN if full else QUICK_TRAIN
 
 
 def bitrate_tier(bitrate_bps: float | None) -> str:
@@ -187,15 +204,25 @@ class _Runner:
                                         f"found: {found} (point --data at it)")
             if task.corpus not in items:
                 items[task.corpus] = load_corpus(task.corpus, self.corpora[task.corpus])
-            self.data[task.name] = _cap(task.prepare(items[task.corpus]), self.cfg.max_items)
+            try:
+                data = task.prepare(items[task.corpus])
+            except ValueError as err:  # the corpus lacks what the task needs (e.g. transcripts)
+                if self.cfg.tasks:  # asked for by name: a user error
+                    raise BenchError(str(err)) from None
+                self.console.print(f"[yellow]skipping task {task.name}: {err}[/]")
+                continue
+            self.data[task.name] = _cap(data, self.cfg.max_items)
+        self.tasks = [t for t in self.tasks if t.name in self.data]
 
     def pending(self, label: str) -> dict[str, list[int]]:
-        """Task name -> seeds not yet in the DB for this tokenizer label."""
-        todo = {t.name: [s for s in range(self.cfg.seeds)
-                         if not self.db.has_cell(self.run, label, t.name, s)] for t in self.tasks}
-        for name, seeds in todo.items():
-            for s in sorted(set(range(self.cfg.seeds)) - set(seeds)):
-                self.cells.append(CellOutcome(label, name, s, "skipped"))
+        """Task name -> seeds not yet in the DB for this tokenizer label (resynthesis trains
+        nothing, so it runs seed 0 only)."""
+        todo: dict[str, list[int]] = {}
+        for t in self.tasks:
+            seeds = range(1 if isinstance(t, ResynthTask) else self.cfg.seeds)
+            todo[t.name] = [s for s in seeds if not self.db.has_cell(self.run, label, t.name, s)]
+            for s in sorted(set(seeds) - set(todo[t.name])):
+                self.cells.append(CellOutcome(label, t.name, s, "skipped"))
         return {k: v for k, v in todo.items() if v}
 
     def fit_manifest(self) -> Path:
@@ -243,7 +270,7 @@ class _Runner:
         """Train + test one head; store its results and codebook weights as one DB cell."""
         from .cost import measure_call
 
-        base = self.cfg.train or (FULL_TRAIN if self.cfg.full else QUICK_TRAIN)
+        base = self.cfg.train or default_train(task, self.cfg.full)
         train_cfg = replace(base, seed=seed, device=self.cfg.device)
         data = self.data[task.name]
         measured = measure_call(
@@ -267,6 +294,36 @@ class _Runner:
         return CellOutcome(label, task.name, seed, "done", dict(result.metrics),
                            measured.seconds)
 
+    def run_resynth(self, label: str, tier: str, task: ResynthTask,
+                    source: FeatureSource) -> CellOutcome:
+        """Resynthesize the task's test slice and store its scores and audio clips as one
+        cell; a source without decoder gives status "no-decoder" (nothing stored, so the
+        ranking lists the task as missing for it)."""
+        from .cost import measure_call
+
+        tok = source.tokenizer if isinstance(source, TokenizerSource) else None
+        if tok is None or not tok.info.has_decoder:
+            self.console.print(f"  {label:>16} | {task.name:<18} no decoder: reported missing")
+            return CellOutcome(label, task.name, 0, "no-decoder", error="no decoder")
+        items = task.select(self.data[task.name], self.cfg.full)
+        with_ref = not any(a.task == task.name and a.name.startswith("reference ")
+                           for a in self.db.artifacts(self.run, "audio"))
+        out_dir = (self.cfg.out / "audio" / _safe(self.run) / task.name).resolve()
+        try:
+            measured = measure_call(lambda: task.run(
+                tok, items, out_dir, run=self.run, label=label, tier=tier,
+                with_reference=with_ref, device=self.cfg.device), self.cfg.device)
+        except (ValueError, RuntimeError) as err:
+            self.console.print(f"[red]{label} / {task.name} failed:[/] {_first(err)}")
+            return CellOutcome(label, task.name, 0, "failed", error=_first(err))
+        out = measured.output
+        self.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
+                          for r in out.results], out.artifacts)
+        text = " ".join(f"{k}={v:.3f}" for k, v in out.metrics.items())
+        self.console.print(f"  {label:>16} | {task.name:<18} {out.n_items} items: {text} "
+                           f"({measured.seconds:.1f} s)")
+        return CellOutcome(label, task.name, 0, "done", out.metrics, measured.seconds)
+
     def run_tokenizer(self, spec: str) -> None:
         """Every pending cell of one tokenizer (nothing is built when none is pending)."""
         label = _label(spec)
@@ -282,6 +339,9 @@ class _Runner:
         encoded: dict[str, dict[str, Any]] = {}
         for task in self.tasks:
             for seed in todo.get(task.name, []):
+                if isinstance(task, ResynthTask):
+                    self.cells.append(self.run_resynth(label, tier, task, source))
+                    continue
                 if task.corpus not in encoded:
                     items = _corpus_items(self.data, self.tasks, task.corpus)
                     encoded[task.corpus] = encode_items(source, items,
@@ -313,11 +373,12 @@ def _bitrate(source: FeatureSource) -> float:
     return spec.frame_rate * sum(math.log2(v) for v in spec.vocab_sizes if v > 1)
 
 
-def _corpus_items(data: dict[str, TaskData], tasks: list[Task], corpus: str
+def _corpus_items(data: dict[str, TaskData], tasks: list[AnyTask], corpus: str
                   ) -> list[ManifestItem]:
+    """Items the heads of ``corpus`` read (resynthesis reads audio itself)."""
     seen: dict[str, ManifestItem] = {}
     for task in tasks:
-        if task.corpus == corpus:
+        if task.corpus == corpus and not isinstance(task, ResynthTask):
             for it in data[task.name].items:
                 seen.setdefault(it.id, it)
     return list(seen.values())

@@ -30,11 +30,13 @@ for _module in (_info, _data, _report, _tokens, _resynth, _bench):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from ..audio import AudioError
+    from ..bench.db import ResultsDBError
+    from ..bench.runner import BenchError
     from ..data.manifest import ManifestError
     from ..tokenizers.base import TokenizerError
 
-    return (AudioError, ManifestError, TokenizerError, FileNotFoundError, NotADirectoryError,
-            FileExistsError)
+    return (AudioError, BenchError, ManifestError, ResultsDBError, TokenizerError,
+            FileNotFoundError, NotADirectoryError, FileExistsError)
 
 
 def main(argv: list[str] | None = None) -> None:

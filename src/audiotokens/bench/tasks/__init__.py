@@ -13,12 +13,15 @@ from types import MappingProxyType
 from .asr import ASRTask
 from .base import Batch, Metric, Task, TaskData, collate
 from .classify import ClassifyTask, Emotion, KeywordSpotting, ProsodyProxy, SpeakerID
+from .generative import ResynthTask
 
 __all__ = ["TASK_FACTORIES", "task_names", "make_task", "Task", "TaskData", "Batch", "Metric",
            "collate", "ASRTask", "ClassifyTask", "KeywordSpotting", "SpeakerID", "ProsodyProxy",
-           "Emotion"]
+           "Emotion", "ResynthTask", "AnyTask"]
 
-TASK_FACTORIES: Mapping[str, Callable[[], Task]] = MappingProxyType({
+AnyTask = Task | ResynthTask
+
+TASK_FACTORIES: Mapping[str, Callable[[], AnyTask]] = MappingProxyType({
     "kws-fsdd": KeywordSpotting,
     "spkid-fsdd": lambda: SpeakerID("spkid-fsdd", "fsdd"),
     "spkid-librispeech": lambda: SpeakerID("spkid-librispeech", "librispeech"),
@@ -27,6 +30,8 @@ TASK_FACTORIES: Mapping[str, Callable[[], Task]] = MappingProxyType({
     "asr-librispeech": lambda: ASRTask("asr-librispeech", "librispeech"),
     "prosody-proxy": ProsodyProxy,
     "emotion": Emotion,
+    "resynth-synth": lambda: ResynthTask("resynth-synth", "synthetic"),
+    "resynth-librispeech": lambda: ResynthTask("resynth-librispeech", "librispeech"),
 })
 
 
@@ -35,7 +40,7 @@ def task_names() -> list[str]:
     return sorted(TASK_FACTORIES)
 
 
-def make_task(name: str) -> Task:
+def make_task(name: str) -> AnyTask:
     """A fresh task by name; an unknown name raises ValueError listing the known ones."""
     try:
         factory = TASK_FACTORIES[name]

@@ -21,12 +21,22 @@ BLANK = "<blank>"
 class ASRTask(Task):
     """Character CTC ASR. Items need ``text``; splits come from the corpus when every item
     has one, else by held-out speakers. Symbol 0 is the blank; characters are the sorted set
-    of normalised training-text characters (test characters outside it are skipped)."""
+    of normalised training-text characters (test characters outside it are skipped).
+
+    Head defaults (see :class:`~audiotokens.bench.heads.CTCHead`), chosen so a few hundred
+    steps on minutes of speech learn: ``layers`` BiLSTM layers over ``stack``-frame stacks
+    (output kept at the input frame rate), blank output bias ``blank_bias``, ``dropout``.
+    """
 
     metrics = (Metric("cer", higher_is_better=False), Metric("wer", higher_is_better=False))
 
-    def __init__(self, name: str, corpus: str, layers: int = 2) -> None:
+    def __init__(self, name: str, corpus: str, layers: int = 1, stack: int = 2,
+                 blank_bias: float = 3.0, dropout: float = 0.2) -> None:
+        if layers < 1 or stack < 1 or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"task {name}: need layers >= 1, stack >= 1 and dropout in [0, 1), "
+                             f"got {layers}, {stack}, {dropout}")
         self.name, self.corpus, self.layers = name, corpus, layers
+        self.stack, self.blank_bias, self.dropout = stack, blank_bias, dropout
 
     def prepare(self, items: list[ManifestItem]) -> TaskData:
         """Keep items with a non-empty normalised transcript; build the character set."""
@@ -45,7 +55,8 @@ class ASRTask(Task):
 
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128) -> nn.Module:
         """BiLSTM (``hidden`` units per direction) + linear over blank + characters."""
-        return CTCHead(in_dim, len(data.classes), hidden=hidden, layers=self.layers)
+        return CTCHead(in_dim, len(data.classes), hidden=hidden, layers=self.layers,
+                       stack=self.stack, blank_bias=self.blank_bias, dropout=self.dropout)
 
     def loss(self, model: DownstreamModel, batch: Batch) -> torch.Tensor:
         """Mean CTC loss."""
