@@ -95,6 +95,8 @@ def test_resynth_scores_mulaw_and_reports_tokenizers_without_decoder(
     assert summary.report_path is not None
     page = summary.report_path.read_text()
     assert page.count("<audio controls") == 4 and "decoded " in page and "reference " in page
+    n_metrics = len({r.metric for r in rows})  # energy and continuous-mel rows: no decoder
+    assert page.count('muted">not measured</span>') == 2 * n_metrics
 
     again = run_benchmark(cfg, registry)  # resumes: mulaw's resynth cell is not redone
     cells = {c.tokenizer: c.status for c in again.cells if c.task == "resynth-synth"}

@@ -130,6 +130,9 @@ def test_report_structure_and_inline_data(tmp_path) -> None:
     assert asr[0] == ["tokenizer", "tier", "wer ↓ ★", "cer ↓"]
     assert asr[1][:3] == ["C", "high", "0.1"]
     assert re.fullmatch(r"0\.25 ± 0\.6353 \(n=2\)", asr[2][2])  # 12.706 * 0.05 (scipy t)
+    tts = next(t for t in page.tables if t["class"] == "task task-tts")["rows"]
+    assert [row[0] for row in tts[1:]] == ["C", "A", "B", "D"]  # A, B, D shown, not dropped
+    assert tts[2][2] == tts[3][2] == "not measured"
     assert any(t["class"] == "task task-cost" for t in page.tables)
     # scatter per task (3) + weights for asr (1) + cost bars (1)
     assert summary.n_images == len(page.imgs) == 5

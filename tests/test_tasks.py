@@ -132,9 +132,10 @@ def test_asr_head_learns_its_training_transcripts(synth_root: Path) -> None:
     train = data.train[:20]
     fit = TaskData(train, train, train, data.classes, data.targets)
     enc = encode_items(ContinuousMel(), train)
-    cfg = replace(QUICK_TRAIN_ASR, max_steps=150, eval_every=150, batch_size=10)
+    cfg = replace(QUICK_TRAIN_ASR, max_steps=150, eval_every=75, patience=5, batch_size=10)
     result = train_and_evaluate(task, fit, enc.arrays, ContinuousMel().spec, cfg)
     assert result.metrics["cer"] < 0.2, result.history
+    assert [h["step"] for h in result.history] == [75.0, 150.0]  # total steps per round
 
 
 def test_synthetic_tasks_record_metrics(synth_root: Path, tmp_path: Path) -> None:

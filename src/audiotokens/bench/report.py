@@ -143,10 +143,16 @@ def _task_tables(page: _Page, results: list[Result], ranking: Ranking) -> None:
                     row.append(f"{_fmt(s.mean)} ± {_fmt(s.ci95)} "
                                f'<span class="muted">(n={s.n})</span>')
             rows.append(row)
+        for r in ranking.overall.rows:  # entries without this task are shown, not dropped
+            if task in r.missing:
+                rows.append([_e(r.tokenizer), _e(r.bitrate_tier),
+                             *(['<span class="muted">not measured</span>'] * len(metrics))])
         page.add(f"<h4>{_e(task)}</h4>")
         _table(page, f"task task-{_e(task)}", header, rows, name_cols=2)
     page.add('<p class="muted">★ primary metric (ranked); ↑ higher is better, ↓ lower is '
-             "better; ± is the 95 % Student-t confidence half-width over seeds.</p>")
+             "better; ± is the 95 % Student-t confidence half-width over seeds; <em>not "
+             "measured</em>: no result for that tokenizer (e.g. no decoder for a generative "
+             "task).</p>")
 
 
 def _scatter(page: _Page, results: list[Result], ranking: Ranking) -> None:

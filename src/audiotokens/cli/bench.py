@@ -64,7 +64,8 @@ def bench(
     summary = run_benchmark(cfg)
     print_leaderboard(summary.db_path, summary.run, console)
     console.print(f"cells: {summary.trained} trained, {summary.count('skipped')} already done, "
-                  f"{summary.count('failed')} failed")
+                  f"{summary.count('failed')} failed, {summary.count('no-decoder')} not "
+                  "measured (no decoder for a generative task)")
     console.print(f"results: {summary.db_path}")
     if summary.report_path is not None:
         console.print(f"report:  {summary.report_path}")

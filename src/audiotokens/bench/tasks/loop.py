@@ -148,7 +148,7 @@ def train_and_evaluate(task: Task, data: TaskData, arrays: dict[str, np.ndarray]
                                             seed=cfg.seed + steps), progress_desc=progress_desc)
         steps += n
         valid = _evaluate(task, model, data.valid, arrays, data, cfg)
-        history.append({"step": float(steps), **loop.last, **valid})
+        history.append({**loop.last, **valid, "step": float(steps)})  # total, not per round
         value = valid[task.primary.name]
         if _better(task, value, best):
             best, best_valid, best_step, bad_rounds = value, valid, steps, 0
