@@ -15,6 +15,7 @@ from typing import Any
 __all__ = ["ScatterPoint", "png_data_uri", "bitrate_scatter", "weight_bars", "cost_bars"]
 
 _DPI = 96
+TIER_ORDER = ("low", "medium", "high", "continuous")  # one colour per tier in every plot
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
            "#17becf", "#7f7f7f", "#bcbd22")
 
@@ -51,7 +52,8 @@ def bitrate_scatter(task: str, metric: str, higher_is_better: bool,
     fig = _figure(6.0, 3.8)
     ax = fig.add_subplot()
     tiers = sorted({p.tier for p in points})
-    for i, tier in enumerate(tiers):
+    for tier in tiers:
+        i = TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER)
         sel = [p for p in points if p.tier == tier]
         ax.scatter([p.bitrate_bps for p in sel], [p.value for p in sel],
                    color=_COLORS[i % len(_COLORS)], label=tier, s=36, zorder=3)
