@@ -1,5 +1,5 @@
 """Reusable codec blocks: SEANet shapes, k-means, EMA codebooks, dead-code restart, residual VQ,
-reconstruction losses and the STFT discriminator."""
+reconstruction losses, the STFT discriminator and the codec trainer's quantizer warm-up."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import torch
 
+from audiotokens.nn.codec import ConvCodec
+from audiotokens.nn.codec_trainer import CodecTrainable, CodecTrainConfig, SegmentSampler
 from audiotokens.nn.discriminator import (
     MultiScaleSTFTDiscriminator,
     feature_matching_loss,
@@ -93,6 +95,10 @@ def test_dead_codes_are_restarted_from_recent_vectors() -> None:
     used = torch.bincount(cb.encode(x), minlength=8)
     assert (used[dead_before] > 0).any()
     assert cb.restart_dead(x[:0]) == 0
+    # restarted codes start from a uniform share (M / K), well above the dead threshold
+    share = x.shape[0] / cfg.codebook_size
+    torch.testing.assert_close(cb.cluster_size[dead_before],
+                               torch.full((n,), share))
 
 
 def test_rvq_error_shrinks_with_more_codebooks() -> None:
@@ -179,3 +185,73 @@ def test_stft_discriminator_shapes_and_losses() -> None:
     g = hinge_generator_loss(f) + feature_matching_loss(r, f)
     g.backward()
     assert fake.grad is not None and torch.isfinite(fake.grad).all()
+
+
+def _tiny_trainable(warmup: int) -> CodecTrainable:
+    """A tiny codec on synthetic tones-in-noise; EMA frozen (decay ~ 1), no dead-code restart,
+    so codebooks stay where k-means put them."""
+    rng = np.random.default_rng(0)
+    t = np.arange(4000) / 16000
+    clips = [(0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(t.size))
+             .astype(np.float32) for f in (220, 440, 880, 1500)]
+    net = SEANetConfig(channels=4, ratios=(2, 4), latent_dim=4)
+    vq = VQConfig(dim=4, codebook_size=8, n_codebooks=2, decay=0.999999, dead_code_ratio=0.0)
+    cfg = CodecTrainConfig(batch_size=2, segment_samples=512, kmeans_batches=2,
+                           quantizer_warmup_steps=warmup, lr_warmup_steps=2)
+    return CodecTrainable(ConvCodec(net, vq), SegmentSampler(clips, 512), cfg)
+
+
+def test_codec_train_config_validation_and_lr_warmup() -> None:
+    with pytest.raises(ValueError, match="quantizer_warmup_steps"):
+        CodecTrainConfig(quantizer_warmup_steps=-1)
+    with pytest.raises(ValueError, match="grad_clip"):
+        CodecTrainConfig(grad_clip=0)
+    cfg = CodecTrainConfig(lr=1e-3, lr_warmup_steps=4)
+    assert [cfg.lr_at(s) for s in range(6)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3,
+                                                               1e-3, 1e-3])
+    assert CodecTrainConfig(lr=1e-3, lr_warmup_steps=0).lr_at(0) == 1e-3
+
+
+def test_quantizer_warmup_bypasses_then_inits_codebooks_from_trained_encoder() -> None:
+    torch.manual_seed(0)
+    trainable = _tiny_trainable(warmup=3)
+    quantizer = trainable.model.quantizer
+    embed0 = [layer.embed.clone() for layer in quantizer.layers]
+    enc0 = [p.detach().clone() for p in trainable.model.encoder.parameters()]
+    for step in range(3):  # warm-up: plain autoencoder, codebooks untouched
+        metrics = trainable.train_step(step)
+        assert metrics["quantized"] == 0 and metrics["ppl0"] == 0
+        assert not quantizer.is_initialized
+        assert trainable.opt.param_groups[0]["lr"] == pytest.approx(trainable.cfg.lr_at(step))
+    assert all(torch.equal(a, layer.embed) for a, layer in zip(embed0, quantizer.layers,
+                                                               strict=True))
+    assert any(not torch.equal(a, p) for a, p in zip(enc0, trainable.model.encoder.parameters(),
+                                                     strict=True))
+    # expected codebooks: k-means of the warmed-up encoder's outputs on the init batches
+    model = trainable.model.eval()
+    lat = [model.latents(trainable._batch(i, stream=1)) for i in range(2)]
+    flat = torch.cat([x.permute(0, 2, 1).reshape(-1, 4) for x in lat])
+    expected = ResidualVQ(quantizer.cfg)
+    torch.manual_seed(7)
+    expected.init_kmeans(flat, per_step=flat.shape[0] / 2)
+    torch.manual_seed(7)
+    metrics = trainable.train_step(3)  # the switch step
+    assert metrics["quantized"] == 1 and quantizer.is_initialized
+    for got, want in zip(quantizer.layers, expected.layers, strict=True):
+        torch.testing.assert_close(got.embed, want.embed, atol=1e-3, rtol=1e-3)
+    out = trainable.model.train()(trainable._batch(4))
+    assert out.vq is not None and out.vq.codes.shape == (2, 512 // 8, 2)
+    assert metrics["ppl0"] > 1 and metrics["commit"] > 0  # the model's codes are used
+
+
+def test_codec_forward_without_quantization_is_an_autoencoder() -> None:
+    torch.manual_seed(0)
+    codec = ConvCodec(SEANetConfig(channels=4, ratios=(2, 4), latent_dim=4),
+                      VQConfig(dim=4, codebook_size=8, n_codebooks=2)).train()
+    wav = torch.randn(2, 1, 64)
+    out = codec(wav, quantize=False)
+    assert out.vq is None and not codec.quantizer.is_initialized
+    torch.testing.assert_close(out.audio, codec.decoder(codec.encoder(wav)))
+    quantized = codec(wav)
+    assert quantized.vq is not None and codec.quantizer.is_initialized
+    assert quantized.latents.shape == (2, 4, 8)

@@ -50,6 +50,8 @@ def test_config_validation_lists_allowed_values() -> None:
         RVQConfig(bitrate="ultra")
     with pytest.raises(ValueError, match=r"n_codebooks_used must be in \[1, 8\]"):
         RVQConfig(n_codebooks_used=9)
+    with pytest.raises(ValueError, match="quantizer_warmup_steps must be >= 0"):
+        RVQConfig(quantizer_warmup_steps=-1)
     with pytest.raises(TypeError, match="allowed"):
         load_tokenizer("rvq", hop=320)
 
@@ -102,6 +104,21 @@ def test_training_on_real_speech_reduces_the_loss(trained) -> None:
     assert summary.steps == 25 and tok.info.fitted
     assert np.mean(losses[-8:]) < 0.85 * np.mean(losses[:4])
     assert summary.items == 24 and summary.audio_seconds > 5
+
+
+def test_quantizer_warmup_then_codes_are_trained(fsdd_root, tmp_path) -> None:
+    manifest = speech_manifest(fsdd_root, tmp_path, n=6)
+    tok = load_tokenizer("rvq", quantizer_warmup_steps=3, **TINY)
+    history = tok_history(tok.fit(manifest, max_steps=6, **FIT))
+    assert [h["quantized"] for h in history] == [0.0] * 3 + [1.0] * 3
+    assert all(h["ppl0"] == 0 and h["commit"] == 0 for h in history[:3])  # bypassed
+    assert all(h["ppl0"] >= 1 and h["commit"] > 0 for h in history[3:])  # codes in use
+    assert tok.model.quantizer.is_initialized
+    # a run that ends inside the warm-up still leaves k-means-initialised codebooks
+    short = load_tokenizer("rvq", quantizer_warmup_steps=50, **TINY)
+    short.fit(manifest, max_steps=2, **FIT)
+    assert short.model.quantizer.is_initialized
+    assert short.encode(np.ones(800, dtype=np.float32) * 0.1, 16000).codes.shape == (20, 4)
 
 
 def tok_history(summary) -> list[dict[str, float]]:

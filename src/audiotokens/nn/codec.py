@@ -15,10 +15,12 @@ __all__ = ["CodecOutput", "ConvCodec"]
 
 @dataclass
 class CodecOutput:
-    """``audio`` [B, 1, N] reconstruction and the quantizer's :class:`VQOutput`."""
+    """``audio`` [B, 1, N] reconstruction, the quantizer's :class:`VQOutput` (None when
+    quantization was bypassed) and the continuous encoder ``latents`` [B, D, N / hop]."""
 
     audio: torch.Tensor
-    vq: VQOutput
+    vq: VQOutput | None
+    latents: torch.Tensor
 
 
 class ConvCodec(nn.Module):
@@ -33,10 +35,19 @@ class ConvCodec(nn.Module):
         self.quantizer = ResidualVQ(vq)
         self.decoder = SEANetDecoder(net)
 
-    def forward(self, wav: torch.Tensor, n_q: int | None = None) -> CodecOutput:
-        """[B, 1, N] -> reconstruction [B, 1, N] through ``n_q`` codebooks (training-aware)."""
-        vq = self.quantizer(self.encoder(wav), n_q)
-        return CodecOutput(audio=self.decoder(vq.quantized), vq=vq)
+    def forward(self, wav: torch.Tensor, n_q: int | None = None,
+                quantize: bool = True) -> CodecOutput:
+        """[B, 1, N] -> reconstruction [B, 1, N] through ``n_q`` codebooks (training-aware).
+
+        ``quantize=False`` bypasses the quantizer (plain autoencoder: the decoder sees the
+        continuous latents and the codebooks are neither initialised nor updated); used for
+        the quantizer warm-up at the start of training.
+        """
+        latents = self.encoder(wav)
+        if not quantize:
+            return CodecOutput(audio=self.decoder(latents), vq=None, latents=latents)
+        vq = self.quantizer(latents, n_q)
+        return CodecOutput(audio=self.decoder(vq.quantized), vq=vq, latents=latents)
 
     @torch.no_grad()
     def latents(self, wav: torch.Tensor) -> torch.Tensor:

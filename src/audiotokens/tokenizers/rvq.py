@@ -28,7 +28,9 @@ class RVQConfig:
 
     ``bitrate`` picks how many codebooks encode/decode use: the most whose bitrate stays at
     or under the tier's target (low 1.5 kbps, medium 3 kbps, high = all), at least 1;
-    ``n_codebooks_used`` overrides it with an explicit count.
+    ``n_codebooks_used`` overrides it with an explicit count. ``quantizer_warmup_steps``
+    (training only): steps trained as a plain autoencoder before the codebooks are
+    k-means-initialised from the encoder and quantization switches on.
     """
 
     sample_rate: int = 16000
@@ -45,6 +47,7 @@ class RVQConfig:
     dead_code_ratio: float = 0.1
     quantizer_dropout: float = 0.5
     commit_weight: float = 1.0
+    quantizer_warmup_steps: int = 0
     adversarial: bool = False
 
     def __post_init__(self) -> None:
@@ -59,6 +62,9 @@ class RVQConfig:
         used = self.n_codebooks_used
         if used is not None and not 1 <= used <= self.n_codebooks:
             raise ValueError(f"n_codebooks_used must be in [1, {self.n_codebooks}], got {used}")
+        if self.quantizer_warmup_steps < 0:
+            raise ValueError("quantizer_warmup_steps must be >= 0, "
+                             f"got {self.quantizer_warmup_steps}")
         self.seanet()  # validates the architecture fields
         self.vq()
 
@@ -244,7 +250,10 @@ class RVQTokenizer(Tokenizer):
 
         ``checkpoint`` (a .pt path) is resumed from when it exists and written during
         training; ``split`` / ``max_items`` restrict the items; ``segment_seconds`` is rounded
-        to whole frames. Returns (and keeps in ``fit_summary``) an :class:`RVQFitSummary`.
+        to whole frames. The first ``config.quantizer_warmup_steps`` steps train without
+        quantization (see :class:`~audiotokens.nn.codec_trainer.CodecTrainConfig`); a run that
+        stops inside the warm-up still k-means-initialises the codebooks before returning.
+        Returns (and keeps in ``fit_summary``) an :class:`RVQFitSummary`.
         """
         from ..nn.codec_trainer import CodecTrainable, CodecTrainConfig, SegmentSampler
         from ..nn.losses import ReconstructionLossConfig
@@ -256,6 +265,7 @@ class RVQTokenizer(Tokenizer):
         segment = max(1, round(segment_seconds * cfg.sample_rate / hop)) * hop
         train_cfg = CodecTrainConfig(batch_size=batch_size, segment_samples=segment, lr=lr,
                                      commit_weight=cfg.commit_weight,
+                                     quantizer_warmup_steps=cfg.quantizer_warmup_steps,
                                      adversarial=cfg.adversarial, seed=seed)
         sampler = SegmentSampler(clips, segment, seed)
         trainable = CodecTrainable(self.model, sampler, train_cfg,
@@ -265,6 +275,7 @@ class RVQTokenizer(Tokenizer):
                           seed=seed)
         result = run_loop(trainable, loop, Path(checkpoint) if checkpoint else None,
                           progress_desc="training rvq" if progress else None)
+        trainable.init_codebooks()  # no-op unless the run ended inside the warm-up
         self.model.eval()
         self.trained_steps = result.steps
         stats = self._usage(sampler, batch_size)
