@@ -95,10 +95,6 @@ def test_dead_codes_are_restarted_from_recent_vectors() -> None:
     used = torch.bincount(cb.encode(x), minlength=8)
     assert (used[dead_before] > 0).any()
     assert cb.restart_dead(x[:0]) == 0
-    # restarted codes start from a uniform share (M / K), well above the dead threshold
-    share = x.shape[0] / cfg.codebook_size
-    torch.testing.assert_close(cb.cluster_size[dead_before],
-                               torch.full((n,), share))
 
 
 def test_rvq_error_shrinks_with_more_codebooks() -> None:

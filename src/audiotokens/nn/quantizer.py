@@ -201,22 +201,17 @@ class EMACodebook(nn.Module):
     @torch.no_grad()
     def restart_dead(self, x: torch.Tensor) -> int:
         """Replace codes whose EMA count is below the dead threshold by random rows of the
-        [M, D] recent vectors ``x``; returns how many were replaced.
-
-        A restarted code gets the EMA count of a uniform share (M / K), not the threshold, so it
-        survives the ~log(dead_code_ratio) / log(decay) steps it needs to win assignments
-        instead of being restarted again after one step without a hit.
-        """
+        [M, D] recent vectors ``x``; returns how many were replaced."""
         cfg = self.cfg
-        share = x.shape[0] / cfg.codebook_size
-        dead = self.cluster_size < cfg.dead_code_ratio * share
+        threshold = cfg.dead_code_ratio * x.shape[0] / cfg.codebook_size
+        dead = self.cluster_size < threshold
         n_dead = int(dead.sum())
         if n_dead == 0 or x.shape[0] == 0:
             return 0
         pick = torch.randint(0, x.shape[0], (n_dead,), device=x.device)
         self.embed[dead] = x[pick].to(self.embed.dtype)
-        self.cluster_size[dead] = share
-        self.embed_avg[dead] = self.embed[dead] * share
+        self.cluster_size[dead] = threshold
+        self.embed_avg[dead] = self.embed[dead] * threshold
         return n_dead
 
 
