@@ -59,3 +59,16 @@ def hubert_dir(tmp_path_factory) -> Path:
 def wavlm_dir(tmp_path_factory) -> Path:
     """A tiny random-init WavLM (layer norm, attention mask) saved with save_pretrained."""
     return save_tiny_ssl("wavlm", tmp_path_factory.mktemp("wavlm"), layer_norm=True)
+
+
+@pytest.fixture(scope="module")
+def synth_root(request, tmp_path_factory) -> Path:
+    """A small synthetic espeak-ng corpus (one valid and one test speaker held out). Its size
+    is the module's ``SYNTH_SIZE = (minutes, n_speakers)``, default (0.5, 4)."""
+    from audiotokens.data import SynthConfig, synthesize_corpus
+
+    minutes, speakers = getattr(request.module, "SYNTH_SIZE", (0.5, 4))
+    root = tmp_path_factory.mktemp("synth")
+    synthesize_corpus(root, SynthConfig(minutes=minutes, n_speakers=speakers, valid_speakers=1,
+                                        test_speakers=1), overwrite=True)
+    return root

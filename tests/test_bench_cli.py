@@ -6,33 +6,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 
 from audiotokens.bench.db import ResultsDB
 from audiotokens.bench.runner import BenchConfig, bitrate_tier, parse_tokenizer_spec, run_benchmark
 from audiotokens.bench.tasks.loop import TrainConfig
 from audiotokens.cli import main
-from audiotokens.data import SynthConfig, synthesize_corpus
 from audiotokens.testing import ENERGY_ENTRY
 from audiotokens.tokenizers.registry import REGISTRY, Registry, TokenizerEntry
 
 TINY = TrainConfig(max_steps=4, eval_every=2, batch_size=4, dim=16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    synthesize_corpus(root, SynthConfig(minutes=0.5, n_speakers=4, valid_speakers=1,
-                                        test_speakers=1), overwrite=True)
-    return root
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _registry() -> Registry:

@@ -17,27 +17,15 @@ from audiotokens.bench.tasks.corpora import emotion_manifest, find_corpora
 from audiotokens.bench.tasks.loop import TrainConfig, train_and_evaluate
 from audiotokens.bench.tasks.metrics import accuracy, equal_error_rate, error_rates
 from audiotokens.bench.tasks.splits import split_items
-from audiotokens.data import ManifestItem, SynthConfig, fsdd_manifest, synthesize_corpus
+from audiotokens.data import ManifestItem, fsdd_manifest
 from audiotokens.testing import ENERGY_ENTRY, noisy_speechlike
 from audiotokens.tokenizers.registry import Registry
 
 TINY = TrainConfig(max_steps=4, eval_every=2, batch_size=4, dim=16)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def synth_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("synth")
-    synthesize_corpus(root, SynthConfig(minutes=1.0, n_speakers=6, valid_speakers=1,
-                                        test_speakers=1), overwrite=True)
-    return root
+SYNTH_SIZE = (1.0, 6)  # minutes, speakers of the conftest synth_root corpus
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_metrics() -> None:
