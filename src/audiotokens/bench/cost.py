@@ -183,13 +183,6 @@ class CallCost:
     memory_method: str
 
 
-@dataclass(frozen=True)
-class _Measured:
-    output: Any
-    seconds: float
-    peak_mb: float
-
-
 def _read_status_kib(field: str) -> int:
     for line in _STATUS.read_text().splitlines():
         if line.startswith(field + ":"):
@@ -237,7 +230,7 @@ def _release_free_memory() -> None:
 
 
 def _run(fn: Callable[[], Any], method: str, device: str, memory: bool = True,
-         trace: bool = False) -> _Measured:
+         trace: bool = False) -> CallCost:
     """Call ``fn`` once: its output, wall seconds and (when ``memory``) peak MiB by ``method``.
 
     ``trace`` adds tracemalloc (exact for numpy, slows Python-heavy code: not for timing).
@@ -278,12 +271,12 @@ def _run(fn: Callable[[], Any], method: str, device: str, memory: bool = True,
             if not was_tracing:
                 tracemalloc.stop()
     if not memory:
-        return _Measured(output, seconds, 0.0)
+        return CallCost(output, seconds, 0.0, method)
     if cuda:
         peak = torch.cuda.max_memory_allocated(dev)
     else:
         peak = _read_status_kib("VmHWM") * 1024 if method == "rss-peak" else _maxrss_bytes()
-    return _Measured(output, seconds, max(0, peak - base, traced_peak) / 2**20)
+    return CallCost(output, seconds, max(0, peak - base, traced_peak) / 2**20, method)
 
 
 def measure_call(fn: Callable[[], Any], device: str = "cpu",
@@ -294,9 +287,7 @@ def measure_call(fn: Callable[[], Any], device: str = "cpu",
     the memory method (CUDA allocator on "cuda*", else RSS); ``trace_python`` also runs
     tracemalloc, which is exact for numpy but slows Python-heavy code and so the timing.
     """
-    method = _memory_method(device)
-    m = _run(fn, method, device, memory=True, trace=trace_python)
-    return CallCost(output=m.output, seconds=m.seconds, peak_mb=m.peak_mb, memory_method=method)
+    return _run(fn, _memory_method(device), device, memory=True, trace=trace_python)
 
 
 def measure_cost(tokenizer: Any, seconds: float = REFERENCE_SECONDS,
