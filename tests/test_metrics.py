@@ -91,3 +91,19 @@ def test_resynth_metrics_reports_nan_with_reason(speech) -> None:
     assert math.isnan(m.pesq) and math.isnan(m.stoi) and m.si_sdr == 120.0
     assert any("PESQ: too short" in n for n in m.notes)
     assert m.to_dict()["notes"].count("too short") == 2
+
+
+def test_dnsmos_rates_noisy_speech_below_clean(speech) -> None:
+    pytest.importorskip("speechmos")
+    from audiotokens.metrics import DNSMOS
+
+    x, sr = speech.samples, speech.sample_rate
+    dnsmos = DNSMOS()
+    clean = dnsmos.score(x, sr)
+    noisy = dnsmos.score(np.clip(x + 0.5 * _noise(len(x), float(x.std())), -1, 1), sr)
+    assert 1.0 <= noisy.ovrl < clean.ovrl <= 5.0
+    assert noisy.bak < clean.bak - 0.5  # the background score sees the noise
+    resampled = dnsmos.score(at.audio.resample(x, sr, 8000), 8000)
+    assert abs(resampled.sig - clean.sig) < 1.5
+    with pytest.raises(ValueError, match="DNSMOS: signal is silent"):
+        dnsmos.score(np.zeros(16000, np.float32), 16000)

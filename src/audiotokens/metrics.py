@@ -25,6 +25,9 @@ __all__ = [
     "mel_distance",
     "resynth_metrics",
     "METRIC_NAMES",
+    "DNSMOS",
+    "DNSMOSScores",
+    "dnsmos_available",
 ]
 
 METRIC_NAMES = ("pesq", "stoi", "si_sdr", "mel_distance")
@@ -170,3 +173,51 @@ def resynth_metrics(reference: np.ndarray, estimate: np.ndarray,
             values[name] = math.nan
             notes.append(str(err))
     return ResynthMetrics(**values, notes=tuple(dict.fromkeys(notes)))
+
+
+def dnsmos_available() -> bool:
+    """True when speechmos (DNSMOS models) and its onnxruntime / librosa are installed."""
+    from importlib.util import find_spec
+
+    return all(find_spec(n) is not None for n in ("speechmos", "onnxruntime", "librosa"))
+
+
+@dataclass(frozen=True)
+class DNSMOSScores:
+    """DNSMOS P.835 MOS estimates, about 1..5: ``ovrl`` overall, ``sig`` speech signal,
+    ``bak`` background (higher = less noise)."""
+
+    ovrl: float
+    sig: float
+    bak: float
+
+
+class DNSMOS:
+    """Non-intrusive quality (Microsoft DNS challenge's DNSMOS P.835) from speechmos's packaged
+    ONNX models, run in this object's own sessions (no module-level model cache)."""
+
+    def __init__(self) -> None:
+        import os
+
+        from speechmos import dnsmos
+
+        models = os.path.join(os.path.dirname(os.path.abspath(dnsmos.__file__)),
+                              "dnsmos_models")
+        self._model = dnsmos.DNSMOS(os.path.join(models, "sig_bak_ovr.onnx"),
+                                    os.path.join(models, "model_v8.onnx"))
+
+    def score(self, samples: np.ndarray, sample_rate: int) -> DNSMOSScores:
+        """Mono float [N] at ``sample_rate`` (resampled to 16 kHz, clipped to [-1, 1]; clips
+        under 9 s are looped to 9 s as DNSMOS does) -> :class:`DNSMOSScores`. ValueError for
+        empty, silent or non-finite input."""
+        x = np.asarray(samples, dtype=np.float32)
+        if x.ndim != 1 or len(x) == 0:
+            raise ValueError(f"DNSMOS: expected a non-empty mono [N] signal, got {x.shape}")
+        if not np.isfinite(x).all():
+            raise ValueError("DNSMOS: signal contains NaN or infinite values")
+        if float(np.max(np.abs(x))) < SILENCE_PEAK:
+            raise ValueError(f"DNSMOS: signal is silent (peak < {SILENCE_PEAK})")
+        x = np.clip(resample(x, sample_rate, 16000), -1.0, 1.0)
+        out = self._model(x, 16000, False)
+        return DNSMOSScores(float(out["ovrl_mos"]), float(out["sig_mos"]),
+                            float(out["bak_mos"]))

@@ -5,8 +5,9 @@ An input module turns what a tokenizer produced into frame vectors [B, T', D]:
 weights or DASB's per-frame attention MLP) or :class:`ContinuousInput` (the continuous
 baseline, a projection of features). Both may average-pool time by ``stride`` so sample-rate
 tokens (mu-law) reach a frame rate a head can afford. A task head then maps frames to outputs:
-:class:`CTCHead` (BiLSTM + linear over characters) or :class:`PooledClassifier` (conv context +
-attentive statistics pooling + MLP). :class:`DownstreamModel` composes the two.
+:class:`CTCHead` (BiLSTM + linear over characters), :class:`PooledClassifier` (conv context +
+attentive statistics pooling + MLP) or :class:`TokenEnhancer` (token-to-token: clean-token
+logits per frame and codebook). :class:`DownstreamModel` composes the two.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "ContinuousInput",
     "CTCHead",
     "PooledClassifier",
+    "TokenEnhancer",
     "DownstreamModel",
     "pool_time",
     "length_mask",
@@ -290,11 +292,69 @@ class PooledClassifier(nn.Module):
         return HeadOutput(self.classify(emb), embedding=emb)
 
 
+class TokenEnhancer(nn.Module):
+    """Token-to-token head: frames [B, T, D] -> logits [B, T, C, V] of output ids (T padded up
+    to a multiple of ``stride``).
+
+    ``stride`` consecutive input frames are stacked into one step (order kept, unlike
+    average pooling), run through conv context + BiLSTM at 1/``stride`` of the frame rate,
+    and one linear layer emits the ``stride`` output frames of each step from the LSTM state
+    concatenated with the stacked input (a skip that makes copying easy).
+    ``V = max(vocab_sizes)``; ids at or past a codebook's own vocabulary get -inf. Given
+    ``copy_ids`` (the input ids), a learned per-codebook copy bias (initialised to log V, so
+    an untrained head already favours its input) is added to each frame's input id: the head
+    learns what to change, starting from "change nothing".
+    """
+
+    def __init__(self, in_dim: int, vocab_sizes: Sequence[int], hidden: int = 128,
+                 stride: int = 1, kernel_size: int = 5, dropout: float = 0.1) -> None:
+        super().__init__()
+        if not vocab_sizes or min(vocab_sizes) < 1 or stride < 1 or hidden < 1:
+            raise ValueError("need >= 1 codebook of >= 1 id, stride >= 1 and hidden >= 1")
+        self.stride, self.n_codebooks = stride, len(vocab_sizes)
+        self.vocab = int(max(vocab_sizes))
+        step_dim = in_dim * stride
+        self.context = nn.Sequential(
+            nn.Conv1d(step_dim, hidden, kernel_size, padding=kernel_size // 2), nn.ReLU(),
+            nn.Dropout(dropout))
+        self.lstm = nn.LSTM(hidden, hidden, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * hidden + step_dim, stride * self.n_codebooks * self.vocab)
+        invalid = torch.arange(self.vocab)[None, :] >= torch.tensor(list(vocab_sizes))[:, None]
+        self.register_buffer("invalid", invalid, persistent=False)  # C, V
+        self.copy_bias = nn.Parameter(torch.log(torch.tensor(list(vocab_sizes), dtype=torch.float)))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor,
+                copy_ids: torch.Tensor | None = None) -> HeadOutput:
+        """x [B, T, D] float, lengths [B], optional copy_ids [B, T, C] int64 (ids < 0 are
+        padding) -> HeadOutput(logits [B, T', C, V], lengths [B]) with T' = T rounded up to
+        a multiple of ``stride``."""
+        b, t, d = x.shape
+        steps = -(-t // self.stride)
+        x = nn.functional.pad(x * length_mask(lengths, t)[..., None].to(x.dtype),
+                              (0, 0, 0, steps * self.stride - t))
+        x = x.reshape(b, steps, self.stride * d)
+        step_lengths = torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
+        h = self.context(x.transpose(1, 2)).transpose(1, 2)
+        packed = nn.utils.rnn.pack_padded_sequence(h, step_lengths.cpu().clamp(1, steps),
+                                                   batch_first=True, enforce_sorted=False)
+        h, _ = self.lstm(packed)
+        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=steps)
+        logits = self.out(torch.cat([h, x], -1))
+        logits = logits.reshape(b, steps * self.stride, self.n_codebooks, self.vocab)
+        if copy_ids is not None:
+            ids = nn.functional.pad(copy_ids, (0, 0, 0, steps * self.stride - copy_ids.shape[1]),
+                                    value=-1)
+            bias = self.copy_bias.to(logits.dtype).expand(*ids.shape)
+            bias = bias * (ids >= 0).to(logits.dtype)
+            logits = logits.scatter_add(-1, ids.clamp_min(0)[..., None], bias[..., None])
+        return HeadOutput(logits.masked_fill(self.invalid, float("-inf")), lengths)
+
+
 class DownstreamModel(nn.Module):
     """An input module (tokens or features) followed by a task head."""
 
     def __init__(self, inputs: TokenEmbedding | ContinuousInput,
-                 head: CTCHead | PooledClassifier) -> None:
+                 head: CTCHead | PooledClassifier | TokenEnhancer) -> None:
         super().__init__()
         self.inputs, self.head = inputs, head
 

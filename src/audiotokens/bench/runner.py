@@ -19,9 +19,9 @@ from ..data.manifest import ManifestItem, write_manifest
 from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
 from .db import Artifact, Result, ResultsDB
 from .features import CONTINUOUS_MEL, ContinuousMel, FeatureSource, TokenizerSource, encode_items
-from .tasks import AnyTask, ASRTask, ResynthTask, Task, TaskData, make_task
+from .tasks import AnyTask, ASRTask, EnhanceTask, ResynthTask, Task, TaskData, make_task
 from .tasks.corpora import find_corpora, load_corpus
-from .tasks.loop import TrainConfig, train_and_evaluate
+from .tasks.loop import TrainConfig, input_stride, train_and_evaluate
 
 __all__ = ["BenchError", "BenchConfig", "CellOutcome", "BenchSummary", "run_benchmark",
            "bitrate_tier", "parse_tokenizer_spec", "DEFAULT_TOKENIZERS", "DEFAULT_TASKS",
@@ -31,7 +31,9 @@ DEFAULT_TOKENIZERS = ("mel-kmeans", "mfcc-kmeans", "mulaw", "codec2", "rvq", CON
 DEFAULT_TASKS = ("asr-synth", "prosody-proxy", "spkid-synth", "resynth-synth")
 CORPUS_TASKS = {"synthetic": DEFAULT_TASKS, "fsdd": ("kws-fsdd", "spkid-fsdd"),
                 "librispeech": ("spkid-librispeech", "asr-librispeech", "resynth-librispeech"),
-                "emotion": ("emotion",)}
+                "emotion": ("emotion",), "noisy": ("enhance",)}
+# A run without a noisy corpus mixes one from the first of these clean corpora it has.
+NOISY_SOURCES = ("librispeech", "synthetic")
 QUICK_TRAIN = TrainConfig(max_steps=100, eval_every=50, patience=1, lr=5e-3, dim=48, hidden=64)
 FULL_TRAIN = TrainConfig(max_steps=3000, eval_every=200, patience=5, dim=128, hidden=256)
 # ASR (CTC from scratch) needs more steps than the classifiers; its stacked 1-layer BiLSTM
@@ -101,7 +103,9 @@ class BenchConfig:
 
 @dataclass
 class CellOutcome:
-    """One cell: ``status`` "done", "skipped" (already in the DB) or "failed" (``error``)."""
+    """One cell: ``status`` "done", "skipped" (already in the DB), "failed", "no-decoder"
+    (a generative task on a tokenizer without a decoder) or "unsupported" (the task's head
+    cannot take this input); ``error`` says why for the last three."""
 
     tokenizer: str
     task: str
@@ -192,12 +196,37 @@ class _Runner:
         return {"synthetic": root}
 
     def _default_tasks(self) -> list[str]:
-        return [t for kind in self.corpora for t in CORPUS_TASKS[kind]]
+        kinds = list(self.corpora)
+        if "noisy" not in kinds and any(k in kinds for k in NOISY_SOURCES):
+            kinds.append("noisy")  # derived on demand by _noisy_corpus
+        return [t for kind in kinds for t in CORPUS_TASKS[kind]]
+
+    def _noisy_corpus(self) -> Path:
+        """Mix a noisy corpus from the first clean corpus of NOISY_SOURCES (kept in
+        ``out/corpus-noisy/<kind>`` and reused while the items and settings are the same)."""
+        from ..data.noise import make_noisy_corpus
+
+        source = next((k for k in NOISY_SOURCES if k in self.corpora), None)
+        if source is None:
+            found = ", ".join(self.corpora) or "none"
+            raise FileNotFoundError(f"task enhance needs a noisy corpus (noisy.jsonl) or a "
+                                    f"clean one to mix ({', '.join(NOISY_SOURCES)}); found: "
+                                    f"{found}")
+        out = self.cfg.out / "corpus-noisy" / source
+        made = make_noisy_corpus(load_corpus(source, self.corpora[source]), out)
+        if not made.reused:
+            self.console.print(f"mixed {len(made.items)} noisy items from the {source} corpus "
+                               f"into {out}")
+        for item_id, reason in made.skipped.items():
+            self.console.print(f"[yellow]noisy corpus: skipped {item_id}: {reason}[/]")
+        return out
 
     def prepare(self) -> None:
         """Load each needed corpus once and split it for every task (missing corpus: error)."""
         items: dict[str, list[ManifestItem]] = {}
         for task in self.tasks:
+            if task.corpus == "noisy" and "noisy" not in self.corpora:
+                self.corpora["noisy"] = self._noisy_corpus()
             if task.corpus not in self.corpora:
                 found = ", ".join(self.corpora) or "none"
                 raise FileNotFoundError(f"task {task.name} needs a {task.corpus} corpus; "
@@ -283,14 +312,8 @@ class _Runner:
         results = [Result(self.run, label, tier, task.name, m.name, float(result.metrics[m.name]),
                           seed, m.higher_is_better, measured.seconds, measured.peak_mb)
                    for m in task.metrics]
-        artifacts = []
-        if result.codebook_weights is not None:
-            payload = json.dumps({"names": list(source.spec.codebook_names),
-                                  "weights": result.codebook_weights,
-                                  "combine": train_cfg.combine})
-            artifacts.append(Artifact(self.run, label, task.name, seed, "codebook_weights",
-                                      "codebook_weights", payload))
-        self.db.add_cell(results, artifacts)
+        self.db.add_cell(results, _weights_artifacts(self.run, label, task.name, seed, source,
+                                                     result.codebook_weights, train_cfg))
         return CellOutcome(label, task.name, seed, "done", dict(result.metrics),
                            measured.seconds)
 
@@ -302,7 +325,7 @@ class _Runner:
         from .cost import measure_call
 
         tok = source.tokenizer if isinstance(source, TokenizerSource) else None
-        if tok is None or not tok.info.has_decoder:
+        if tok is None or not _has_decoder(source):
             self.console.print(f"  {label:>16} | {task.name:<18} no decoder: reported missing")
             return CellOutcome(label, task.name, 0, "no-decoder", error="no decoder")
         items = task.select(self.data[task.name], self.cfg.full)
@@ -324,6 +347,55 @@ class _Runner:
                            f"({measured.seconds:.1f} s)")
         return CellOutcome(label, task.name, 0, "done", out.metrics, measured.seconds)
 
+    def _cannot_enhance(self, task: EnhanceTask, source: FeatureSource, seed: int
+                        ) -> CellOutcome | None:
+        """A "no-decoder" or "unsupported" cell when ``source`` cannot do enhancement."""
+        label = source.name
+        if not _has_decoder(source):
+            self.console.print(f"  {label:>16} | {task.name:<18} no decoder: reported missing")
+            return CellOutcome(label, task.name, seed, "no-decoder", error="no decoder")
+        cfg = self.cfg.train or default_train(task, self.cfg.full)
+        reason = task.unsupported(source.spec, input_stride(source.spec, cfg))
+        if reason is None:
+            return None
+        self.console.print(f"  {label:>16} | {task.name:<18} unsupported: {reason}")
+        return CellOutcome(label, task.name, seed, "unsupported", error=reason)
+
+    def run_enhance(self, label: str, tier: str, task: EnhanceTask, seed: int,
+                    source: FeatureSource, arrays: dict[str, Any]) -> CellOutcome:
+        """Train the token-to-token head on noisy -> clean tokens, decode the enhanced test
+        slice and store its scores, token accuracy and clips as one cell."""
+        from .cost import measure_call
+
+        tok = source.tokenizer if isinstance(source, TokenizerSource) else None
+        assert tok is not None and tok.info.has_decoder
+        base = self.cfg.train or default_train(task, self.cfg.full)
+        train_cfg = replace(base, seed=seed, device=self.cfg.device)
+        data = task.bind(self.data[task.name], arrays)
+        with_ref = not any(a.task == task.name and a.name.startswith("reference ")
+                           for a in self.db.artifacts(self.run, "audio"))
+        out_dir = (self.cfg.out / "audio" / _safe(self.run) / task.name).resolve()
+
+        def work() -> tuple[Any, Any]:
+            trained = train_and_evaluate(task, data, arrays, source.spec, train_cfg)
+            assert trained.model is not None
+            scored = task.score(trained.model, tok, task.select(data, self.cfg.full), arrays,
+                                out_dir, run=self.run, label=label, tier=tier, seed=seed,
+                                with_reference=with_ref, device=self.cfg.device)
+            return trained, scored
+
+        measured = measure_call(work, self.cfg.device)
+        trained, scored = measured.output
+        tokens = [Result(self.run, label, tier, task.name, name, float(value), seed, True)
+                  for name, value in trained.metrics.items()]
+        results = [replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
+                   for r in [*scored.results, *tokens]]
+        artifacts = [*scored.artifacts, *_weights_artifacts(
+            self.run, label, task.name, seed, source, trained.codebook_weights, train_cfg)]
+        self.db.add_cell(results, artifacts)
+        metrics = {**scored.metrics, **trained.metrics}
+        return CellOutcome(label, task.name, seed, "done", metrics, measured.seconds)
+
     def run_tokenizer(self, spec: str) -> None:
         """Every pending cell of one tokenizer (nothing is built when none is pending)."""
         label = _label(spec)
@@ -342,13 +414,21 @@ class _Runner:
                 if isinstance(task, ResynthTask):
                     self.cells.append(self.run_resynth(label, tier, task, source))
                     continue
+                if isinstance(task, EnhanceTask) and (skip := self._cannot_enhance(
+                        task, source, seed)) is not None:
+                    self.cells.append(skip)
+                    continue
                 if task.corpus not in encoded:
                     items = _corpus_items(self.data, self.tasks, task.corpus)
                     encoded[task.corpus] = encode_items(source, items,
                                                         self.cfg.out / "cache").arrays
                 try:
-                    outcome = self.run_cell(label, tier, task, seed, source,
-                                            encoded[task.corpus])
+                    if isinstance(task, EnhanceTask):
+                        outcome = self.run_enhance(label, tier, task, seed, source,
+                                                   encoded[task.corpus])
+                    else:
+                        outcome = self.run_cell(label, tier, task, seed, source,
+                                                encoded[task.corpus])
                 except (ValueError, RuntimeError) as err:
                     outcome = CellOutcome(label, task.name, seed, "failed", error=_first(err))
                     self.console.print(f"[red]{label} / {task.name} failed:[/] {outcome.error}")
@@ -379,9 +459,24 @@ def _corpus_items(data: dict[str, TaskData], tasks: list[AnyTask], corpus: str
     seen: dict[str, ManifestItem] = {}
     for task in tasks:
         if task.corpus == corpus and not isinstance(task, ResynthTask):
-            for it in data[task.name].items:
+            for it in task.input_items(data[task.name]):
                 seen.setdefault(it.id, it)
     return list(seen.values())
+
+
+def _has_decoder(source: FeatureSource) -> bool:
+    return isinstance(source, TokenizerSource) and source.tokenizer.info.has_decoder
+
+
+def _weights_artifacts(run: str, label: str, task: str, seed: int, source: FeatureSource,
+                       weights: list[float] | None, train_cfg: TrainConfig) -> list[Artifact]:
+    """The head's per-codebook weights as a ``codebook_weights`` artifact (none for
+    continuous input)."""
+    if weights is None:
+        return []
+    payload = json.dumps({"names": list(source.spec.codebook_names), "weights": weights,
+                          "combine": train_cfg.combine})
+    return [Artifact(run, label, task, seed, "codebook_weights", "codebook_weights", payload)]
 
 
 def _cap(data: TaskData, max_items: int | None) -> TaskData:

@@ -65,7 +65,8 @@ def bench(
     print_leaderboard(summary.db_path, summary.run, console)
     console.print(f"cells: {summary.trained} trained, {summary.count('skipped')} already done, "
                   f"{summary.count('failed')} failed, {summary.count('no-decoder')} not "
-                  "measured (no decoder for a generative task)")
+                  "measured (no decoder for a generative task), "
+                  f"{summary.count('unsupported')} unsupported by the task's head")
     console.print(f"results: {summary.db_path}")
     if summary.report_path is not None:
         console.print(f"report:  {summary.report_path}")

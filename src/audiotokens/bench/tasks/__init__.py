@@ -13,11 +13,12 @@ from types import MappingProxyType
 from .asr import ASRTask
 from .base import Batch, Metric, Task, TaskData, collate
 from .classify import ClassifyTask, Emotion, KeywordSpotting, ProsodyProxy, SpeakerID
+from .enhance import EnhanceTask
 from .generative import ResynthTask
 
 __all__ = ["TASK_FACTORIES", "task_names", "make_task", "Task", "TaskData", "Batch", "Metric",
            "collate", "ASRTask", "ClassifyTask", "KeywordSpotting", "SpeakerID", "ProsodyProxy",
-           "Emotion", "ResynthTask", "AnyTask"]
+           "Emotion", "ResynthTask", "EnhanceTask", "AnyTask"]
 
 AnyTask = Task | ResynthTask
 
@@ -30,6 +31,7 @@ TASK_FACTORIES: Mapping[str, Callable[[], AnyTask]] = MappingProxyType({
     "asr-librispeech": lambda: ASRTask("asr-librispeech", "librispeech"),
     "prosody-proxy": ProsodyProxy,
     "emotion": Emotion,
+    "enhance": EnhanceTask,
     "resynth-synth": lambda: ResynthTask("resynth-synth", "synthetic"),
     "resynth-librispeech": lambda: ResynthTask("resynth-librispeech", "librispeech"),
 })

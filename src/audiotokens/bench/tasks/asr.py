@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ...data.manifest import ManifestItem
+from ..features import InputSpec
 from ..heads import CTCHead, DownstreamModel
 from .base import Batch, Metric, Task, TaskData
 from .metrics import error_rates, normalize_text
@@ -53,7 +54,8 @@ class ASRTask(Task):
         }
         return TaskData(s.train, s.valid, s.test, (BLANK, *chars), targets)
 
-    def build_head(self, in_dim: int, data: TaskData, hidden: int = 128) -> nn.Module:
+    def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
+                   spec: InputSpec | None = None, stride: int = 1) -> nn.Module:
         """BiLSTM (``hidden`` units per direction) + linear over blank + characters."""
         return CTCHead(in_dim, len(data.classes), hidden=hidden, layers=self.layers,
                        stack=self.stack, blank_bias=self.blank_bias, dropout=self.dropout)

@@ -17,9 +17,12 @@ import torch
 from torch import nn
 
 from ...data.manifest import ManifestItem
+from ..features import InputSpec
 from ..heads import DownstreamModel
 
-__all__ = ["Metric", "TaskData", "Batch", "Task", "collate"]
+__all__ = ["Metric", "TaskData", "Batch", "Task", "collate", "IGNORE_INDEX"]
+
+IGNORE_INDEX = -100  # padding of frame targets (torch's cross-entropy default ignore_index)
 
 
 @dataclass(frozen=True)
@@ -32,14 +35,15 @@ class Metric:
 
 @dataclass
 class TaskData:
-    """Items per split plus targets: ``targets[item.id]`` is a class index (classification)
-    or a list of symbol ids (ASR); ``classes`` names the class indices or symbols."""
+    """Items per split plus targets: ``targets[item.id]`` is a class index (classification),
+    a list of symbol ids (ASR) or an int64 array [T, C] of frame targets (enhancement's clean
+    tokens); ``classes`` names the class indices or symbols."""
 
     train: list[ManifestItem]
     valid: list[ManifestItem]
     test: list[ManifestItem]
     classes: tuple[str, ...]
-    targets: dict[str, int | list[int]] = field(default_factory=dict)
+    targets: dict[str, int | list[int] | np.ndarray] = field(default_factory=dict)
 
     def split(self, name: str) -> list[ManifestItem]:
         """Items of ``name`` in ("train", "valid", "test")."""
@@ -56,7 +60,8 @@ class TaskData:
 @dataclass
 class Batch:
     """``x``: [B, T, C] int64 ids or [B, T, F] float32 features; ``lengths`` [B];
-    ``targets``: [B] class indices, or concatenated symbol ids with ``target_lengths`` [B];
+    ``targets``: [B] class indices, concatenated symbol ids with ``target_lengths`` [B], or
+    frame targets [B, T', C] padded with ``IGNORE_INDEX`` (``target_lengths`` [B]);
     ``ids`` and ``speakers`` per item (for verification trials and reports)."""
 
     x: torch.Tensor
@@ -81,7 +86,15 @@ def collate(items: list[ManifestItem], arrays: dict[str, np.ndarray], data: Task
     for i, m in enumerate(mats):
         x[i, : m.shape[0]] = m
     tgts = [data.targets[it.id] for it in items]
-    if isinstance(tgts[0], list):
+    if isinstance(tgts[0], np.ndarray):  # frame targets [T', C]
+        frames = [np.asarray(t) for t in tgts]
+        padded = np.full((len(frames), max(f.shape[0] for f in frames), frames[0].shape[1]),
+                         IGNORE_INDEX, dtype=np.int64)
+        for i, f in enumerate(frames):
+            padded[i, : f.shape[0]] = f
+        targets = torch.from_numpy(padded)
+        target_lengths = torch.tensor([f.shape[0] for f in frames], dtype=torch.int64)
+    elif isinstance(tgts[0], list):
         flat = [s for t in tgts for s in t]  # type: ignore[union-attr]
         targets = torch.tensor(flat, dtype=torch.int64)
         target_lengths = torch.tensor([len(t) for t in tgts], dtype=torch.int64)  # type: ignore[arg-type]
@@ -97,14 +110,18 @@ class Task(ABC):
     name: str = ""
     corpus: str = ""
     metrics: tuple[Metric, ...] = ()
+    pools_input: bool = True  # False: the head gets full-rate frames and reduces the rate
 
     @abstractmethod
     def prepare(self, items: list[ManifestItem]) -> TaskData:
         """Split corpus items (seed-independent, deterministic) and compute targets."""
 
     @abstractmethod
-    def build_head(self, in_dim: int, data: TaskData, hidden: int = 128) -> nn.Module:
-        """The task head over frames [B, T, in_dim] with ``hidden`` units per layer."""
+    def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
+                   spec: InputSpec | None = None, stride: int = 1) -> nn.Module:
+        """The task head over frames [B, T, in_dim] with ``hidden`` units per layer; ``spec``
+        is what the input module reads and ``stride`` how many of its frames it pools into
+        one (a head that emits frames, like enhancement's, needs both)."""
 
     @abstractmethod
     def loss(self, model: DownstreamModel, batch: Batch) -> torch.Tensor:
@@ -114,6 +131,10 @@ class Task(ABC):
     def evaluate(self, model: DownstreamModel, batches: Iterable[Batch],
                  data: TaskData) -> dict[str, float]:
         """Metric name -> value over all batches of a split (model in eval mode, no grad)."""
+
+    def input_items(self, data: TaskData) -> list[ManifestItem]:
+        """Every item whose audio must be encoded for this task (default: all split items)."""
+        return data.items
 
     @property
     def primary(self) -> Metric:

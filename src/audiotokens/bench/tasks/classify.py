@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ...data.manifest import ManifestItem
+from ..features import InputSpec
 from ..heads import DownstreamModel, PooledClassifier
 from .base import Batch, Metric, Task, TaskData
 from .metrics import accuracy, equal_error_rate, trial_scores
@@ -58,7 +59,8 @@ class ClassifyTask(Task):
     def _mode(self, items: list[ManifestItem]) -> str:
         return self.split_mode
 
-    def build_head(self, in_dim: int, data: TaskData, hidden: int = 128) -> nn.Module:
+    def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
+                   spec: InputSpec | None = None, stride: int = 1) -> nn.Module:
         """A pooled classifier over ``len(data.classes)`` classes."""
         return PooledClassifier(in_dim, len(data.classes), hidden=hidden, embed_dim=hidden)
 

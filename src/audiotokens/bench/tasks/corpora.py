@@ -1,5 +1,7 @@
 """Find and read the corpora that tasks need: the synthetic corpus, FSDD, LibriSpeech-layout
-folders (via :mod:`audiotokens.data`) and emotion folders (RAVDESS, CREMA-D, IEMOCAP).
+folders (via :mod:`audiotokens.data`), emotion folders (RAVDESS, CREMA-D, IEMOCAP) and noisy
+corpora (a folder with ``noisy.jsonl``: items with a ``clean_path``, see
+:mod:`audiotokens.data.noise`).
 
 Emotion items get ``label`` = emotion name and ``speaker`` = actor; IEMOCAP keeps the usual
 four classes (neutral, happy + excited, angry, sad).
@@ -14,7 +16,7 @@ from ...data.manifest import ManifestError, ManifestItem, read_manifest
 
 __all__ = ["CORPUS_KINDS", "find_corpora", "load_corpus", "emotion_manifest"]
 
-CORPUS_KINDS = ("synthetic", "fsdd", "librispeech", "emotion")
+CORPUS_KINDS = ("synthetic", "fsdd", "librispeech", "emotion", "noisy")
 _FSDD = re.compile(r"^\d_[A-Za-z]+_\d+\.wav$")
 _LIBRI = re.compile(r"^\d+-\d+-\d+\.flac$")
 _RAVDESS = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)\.wav$")
@@ -29,8 +31,12 @@ _IEMOCAP_LINE = re.compile(r"^\[[\d.]+ - [\d.]+\]\t(\S+)\t(\w+)\t")
 
 
 def _kind_of(folder: Path) -> str | None:
+    from ...data.noise import NOISY_MANIFEST
+
     if (folder / "all.jsonl").is_file():
         return "synthetic"
+    if (folder / NOISY_MANIFEST).is_file():
+        return "noisy"
     rec = folder / "recordings" if (folder / "recordings").is_dir() else folder
     if any(_FSDD.match(p.name) for p in rec.glob("*.wav")):
         return "fsdd"
@@ -57,7 +63,8 @@ def find_corpora(root: str | Path) -> dict[str, Path]:
             found.setdefault(kind, folder.resolve())
     if not found:
         raise ManifestError(f"{root}: no known corpus found (kinds: {', '.join(CORPUS_KINDS)}: "
-                            "all.jsonl, FSDD recordings/, LibriSpeech .flac tree, emotion wavs)")
+                            "all.jsonl, FSDD recordings/, LibriSpeech .flac tree, emotion wavs, "
+                            "noisy.jsonl)")
     return found
 
 
@@ -74,6 +81,10 @@ def load_corpus(kind: str, root: str | Path) -> list[ManifestItem]:
         return data.librispeech_manifest(root)
     if kind == "emotion":
         return emotion_manifest(root)
+    if kind == "noisy":
+        from ...data.noise import NOISY_MANIFEST
+
+        return read_manifest(root / NOISY_MANIFEST)
     raise ValueError(f"corpus kind must be one of {CORPUS_KINDS}, got {kind!r}")
 
 

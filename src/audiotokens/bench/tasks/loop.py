@@ -21,7 +21,7 @@ from ..features import InputSpec
 from ..heads import COMBINE_MODES, ContinuousInput, DownstreamModel, TokenEmbedding
 from .base import Batch, Task, TaskData, collate
 
-__all__ = ["TrainConfig", "TrainResult", "build_model", "train_and_evaluate"]
+__all__ = ["TrainConfig", "TrainResult", "build_model", "input_stride", "train_and_evaluate"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """Test metrics of the best-on-validation weights, plus how training went."""
+    """Test metrics of the best-on-validation weights, plus how training went; ``model`` is
+    the trained model with those weights, in eval mode."""
 
     metrics: dict[str, float]
     valid_metrics: dict[str, float]
@@ -61,17 +62,26 @@ class TrainResult:
     best_step: int
     codebook_weights: list[float] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    model: DownstreamModel | None = None
+
+
+def input_stride(spec: InputSpec, cfg: TrainConfig) -> int:
+    """Input frames pooled into one head frame so the head runs at <= ``max_frame_rate``."""
+    return max(1, int(np.ceil(spec.frame_rate / cfg.max_frame_rate - 1e-6)))
 
 
 def build_model(task: Task, spec: InputSpec, data: TaskData, cfg: TrainConfig) -> DownstreamModel:
-    """Input module for ``spec`` (tokens or features, pooled to <= max_frame_rate) + task head."""
-    stride = max(1, int(np.ceil(spec.frame_rate / cfg.max_frame_rate - 1e-6)))
+    """Input module for ``spec`` + task head. The input module average-pools frames down to
+    <= ``max_frame_rate`` unless the task sets ``pools_input = False`` (its head then gets
+    the full-rate frames and the stride, and reduces the rate itself)."""
+    stride = input_stride(spec, cfg)
+    pool = stride if task.pools_input else 1
     inputs: TokenEmbedding | ContinuousInput
     if spec.kind == "tokens":
-        inputs = TokenEmbedding(spec.vocab_sizes, cfg.dim, cfg.combine, stride=stride)
+        inputs = TokenEmbedding(spec.vocab_sizes, cfg.dim, cfg.combine, stride=pool)
     else:
-        inputs = ContinuousInput(spec.n_features, cfg.dim, stride=stride)
-    head = task.build_head(inputs.out_dim, data, cfg.hidden)
+        inputs = ContinuousInput(spec.n_features, cfg.dim, stride=pool)
+    head = task.build_head(inputs.out_dim, data, cfg.hidden, spec=spec, stride=stride)
     return DownstreamModel(inputs, head)  # type: ignore[arg-type]
 
 
@@ -159,4 +169,5 @@ def train_and_evaluate(task: Task, data: TaskData, arrays: dict[str, np.ndarray]
     if isinstance(model.inputs, TokenEmbedding):
         model.inputs.reset_weight_stats()
     metrics = _evaluate(task, model, data.test, arrays, data, cfg)
-    return TrainResult(metrics, best_valid, steps, best_step, model.codebook_weights(), history)
+    return TrainResult(metrics, best_valid, steps, best_step, model.codebook_weights(), history,
+                       model)
