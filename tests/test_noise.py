@@ -138,3 +138,39 @@ def test_paired_manifest_matches_files_by_name(tmp_path: Path) -> None:
     (tmp_path / "other").mkdir()
     with pytest.raises(ManifestError, match="no audio file has a usable twin"):
         paired_manifest(tmp_path / "noisy", tmp_path / "other")
+
+
+def test_cli_noisy_and_pairs(tmp_path: Path, capsys) -> None:
+    from typer.testing import CliRunner
+
+    from audiotokens.cli import app, main
+    from audiotokens.data import write_manifest
+
+    items = _clean_items(tmp_path / "clean")
+    clean = write_manifest(items, tmp_path / "clean.jsonl")
+    runner = CliRunner()
+    out = tmp_path / "noisy"
+    result = runner.invoke(app, ["data", "noisy", str(clean), "--out", str(out), "--snr", "5",
+                                 "--kinds", "brown,babble", "--talkers", "2"])
+    assert result.exit_code == 0, result.output
+    assert f"mixed {len(items)} noisy items" in result.output
+    conditions = json.loads((out / "conditions.json").read_text())
+    assert {c["snr_db"] for c in conditions.values()} == {5.0}
+    again = runner.invoke(app, ["data", "noisy", str(clean), "--out", str(out), "--snr", "5",
+                                "--kinds", "brown,babble", "--talkers", "2"])
+    assert again.exit_code == 0 and "reused" in again.output
+    bad = runner.invoke(app, ["data", "noisy", str(clean), "--out", str(out), "--kinds", "rain"])
+    assert bad.exit_code == 2 and "rain" in bad.output
+
+    wavs = out / "wavs"
+    pairs = tmp_path / "pairs.jsonl"
+    result = runner.invoke(app, ["data", "pairs", str(wavs), str(tmp_path / "clean"), "--out",
+                                 str(pairs)])
+    assert result.exit_code == 0, result.output
+    listed = read_manifest(pairs)
+    assert len(listed) == len(items) and all(Path(it.clean_path).is_file() for it in listed)
+    assert not Path(json.loads(pairs.read_text().splitlines()[0])["clean_path"]).is_absolute()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "pairs", str(tmp_path / "nowhere"), str(wavs), "--out", str(pairs)])
+    assert exit_info.value.code == 2
+    assert "not a folder" in capsys.readouterr().err

@@ -27,14 +27,15 @@ def _relative(items: list[ManifestItem], base: Path) -> list[ManifestItem]:
     import os
     from dataclasses import replace
 
-    out = []
-    for it in items:
+    def rel(path: str | None) -> str | None:
+        if path is None:
+            return None
         try:
-            rel = os.path.relpath(it.path, base)
+            return os.path.relpath(path, base)
         except ValueError:  # different drive (Windows)
-            rel = it.path
-        out.append(replace(it, path=rel))
-    return out
+            return path
+
+    return [replace(it, path=rel(it.path), clean_path=rel(it.clean_path)) for it in items]
 
 
 def _write(items: list[ManifestItem], out: Path) -> None:
@@ -146,8 +147,6 @@ def folder(
     Unreadable files (empty, truncated, not audio) are skipped, never silently:
     each is printed with its reason and listed in OUT.skipped.tsv.
     """
-    from rich.console import Console
-
     from ..data.folder import scan_folder
     from ..data.manifest import ManifestError
 
@@ -155,17 +154,82 @@ def folder(
     if not scan.items:
         raise ManifestError(f"{root}: no readable audio files ({len(scan.skipped)} skipped)")
     _write(scan.items, out)
-    if scan.skipped:
-        report = out.with_name(out.name + ".skipped.tsv")
-        report.write_text("".join(f"{s.path}\t{s.reason}\n" for s in scan.skipped),
-                          encoding="utf-8")
-        console = Console(stderr=True, soft_wrap=True)
-        console.print(f"skipped {len(scan.skipped)} unreadable file(s), listed with reasons "
-                      f"in {report}:", markup=False, highlight=False, style="yellow")
-        for s in scan.skipped[:10]:
-            console.print(f"  {s.path}: {s.reason}", markup=False, highlight=False)
-        if len(scan.skipped) > 10:
-            console.print(f"  ... and {len(scan.skipped) - 10} more")
+    _report_skipped([(s.path, s.reason) for s in scan.skipped], out)
+
+
+def _report_skipped(skipped: list[tuple[str, str]], out: Path) -> None:
+    """Print skipped inputs with their reasons and list them all in OUT.skipped.tsv."""
+    from rich.console import Console
+
+    if not skipped:
+        return
+    report = out.with_name(out.name + ".skipped.tsv")
+    report.write_text("".join(f"{path}\t{reason}\n" for path, reason in skipped),
+                      encoding="utf-8")
+    console = Console(stderr=True, soft_wrap=True)
+    console.print(f"skipped {len(skipped)} unusable input(s), listed with reasons in {report}:",
+                  markup=False, highlight=False, style="yellow")
+    for path, reason in skipped[:10]:
+        console.print(f"  {path}: {reason}", markup=False, highlight=False)
+    if len(skipped) > 10:
+        console.print(f"  ... and {len(skipped) - 10} more")
+
+
+def _floats(text: str, option: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}",
+                                 param_hint=option) from None
+
+
+@data_app.command("noisy")
+def noisy(
+    manifest: Path = typer.Argument(..., help="Manifest of clean speech (JSONL)."),
+    out: Path = typer.Option(..., "--out", help="Folder to create: wavs/, noisy.jsonl "
+                             "(path = mixture, clean_path = original), conditions.json."),
+    snr: str = typer.Option("0,5,10", help="SNRs in dB, comma-separated; each item draws one."),
+    kinds: str = typer.Option("white,pink,brown,babble", help="Noise kinds, comma-separated: "
+                              "white, pink, brown, babble (other speakers of the split)."),
+    talkers: int = typer.Option(3, help="Talkers mixed into one babble noise."),
+    seed: int = typer.Option(0, help="Random seed: the same seed gives identical files."),
+) -> None:
+    """Mix clean speech with reproducible noise for the enhancement task.
+
+    Every item gets one noise kind and one SNR (whole-clip RMS), drawn from a hash of
+    the seed and its id. Unreadable or silent clean files are skipped and listed.
+    """
+    from rich.console import Console
+
+    from ..data.manifest import read_manifest
+    from ..data.noise import NoiseConfig, make_noisy_corpus
+
+    try:
+        cfg = NoiseConfig(snrs_db=_floats(snr, "--snr"),
+                          kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
+                          babble_talkers=talkers, seed=seed)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    made = make_noisy_corpus(read_manifest(manifest), out, cfg)
+    verb = "reused" if made.reused else "mixed"
+    Console(highlight=False, soft_wrap=True).print(
+        f"{verb} {len(made.items)} noisy items into {made.manifest}", markup=False)
+    _report_skipped(sorted(made.skipped.items()), made.manifest)
+
+
+@data_app.command("pairs")
+def pairs(
+    noisy_dir: Path = typer.Argument(..., help="Folder of noisy audio (e.g. noisy_testset_wav)."),
+    clean_dir: Path = typer.Argument(..., help="Folder of the clean twins, same file names."),
+    out: Path = typer.Option(..., "--out", help=_OUT_HELP),
+) -> None:
+    """Noisy/clean pairs by file name (VCTK-DEMAND layout): path = noisy, clean_path = clean;
+    speaker = the file-name prefix before the first '_'."""
+    from ..data.noise import paired_manifest
+
+    scan = paired_manifest(noisy_dir, clean_dir)
+    _write(scan.items, out)
+    _report_skipped([(s.path, s.reason) for s in scan.skipped], out)
 
 
 def register(app: typer.Typer) -> None:

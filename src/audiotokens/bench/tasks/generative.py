@@ -35,10 +35,12 @@ SPK_SIM = Metric("spk_sim", True)
 
 
 def speaker_similarity_available() -> bool:
-    """True when resemblyzer and its librosa / webrtcvad are installed (nothing imported)."""
+    """True when resemblyzer and its librosa / webrtcvad (+ the pkg_resources webrtcvad
+    imports) are installed (nothing imported)."""
     from importlib.util import find_spec
 
-    return all(find_spec(name) is not None for name in ("resemblyzer", "librosa", "webrtcvad"))
+    return all(find_spec(name) is not None
+               for name in ("resemblyzer", "librosa", "webrtcvad", "pkg_resources"))
 
 
 class SpeakerSimilarity:
@@ -48,7 +50,12 @@ class SpeakerSimilarity:
     """
 
     def __init__(self, device: str = "cpu") -> None:
-        from resemblyzer import VoiceEncoder
+        import warnings
+
+        with warnings.catch_warnings():  # its scipy / pkg_resources imports are deprecated
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            from resemblyzer import VoiceEncoder
 
         self.encoder = VoiceEncoder(device, verbose=False)
         self._refs: dict[str, np.ndarray] = {}
