@@ -1,5 +1,6 @@
-"""Reusable codec blocks: SEANet shapes, k-means, EMA codebooks, dead-code restart, residual VQ,
-reconstruction losses, the STFT discriminator and the codec trainer's quantizer warm-up."""
+"""Reusable codec blocks: SEANet and spectral (STFT / iSTFT) shapes, k-means, EMA codebooks,
+dead-code restart, residual VQ, reconstruction losses, the STFT discriminator and the codec
+trainer (quantizer warm-up, every encoder/decoder pairing learns)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiotokens.nn.codec import ConvCodec
+from audiotokens.nn.codec import CodecConfig, ConvCodec
 from audiotokens.nn.codec_trainer import CodecTrainable, CodecTrainConfig, SegmentSampler
 from audiotokens.nn.discriminator import (
     MultiScaleSTFTDiscriminator,
@@ -20,6 +21,13 @@ from audiotokens.nn.discriminator import (
 from audiotokens.nn.losses import ReconstructionLoss, multi_resolution_stft_loss
 from audiotokens.nn.quantizer import EMACodebook, ResidualVQ, VQConfig, codebook_stats, kmeans
 from audiotokens.nn.seanet import SEANetConfig, SEANetDecoder, SEANetEncoder
+from audiotokens.nn.spectral import (
+    ISTFT,
+    ISTFTDecoder,
+    SpectralConfig,
+    SpectralEncoder,
+    stft_frames,
+)
 
 
 def blobs(n_per: int = 200, dim: int = 8, k: int = 4, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -194,7 +202,8 @@ def _tiny_trainable(warmup: int) -> CodecTrainable:
     vq = VQConfig(dim=4, codebook_size=8, n_codebooks=2, decay=0.999999, dead_code_ratio=0.0)
     cfg = CodecTrainConfig(batch_size=2, segment_samples=512, kmeans_batches=2,
                            quantizer_warmup_steps=warmup, lr_warmup_steps=2)
-    return CodecTrainable(ConvCodec(net, vq), SegmentSampler(clips, 512), cfg)
+    return CodecTrainable(ConvCodec(CodecConfig(vq=vq, seanet=net)), SegmentSampler(clips, 512),
+                          cfg)
 
 
 def test_codec_train_config_validation_and_lr_warmup() -> None:
@@ -242,8 +251,8 @@ def test_quantizer_warmup_bypasses_then_inits_codebooks_from_trained_encoder() -
 
 def test_codec_forward_without_quantization_is_an_autoencoder() -> None:
     torch.manual_seed(0)
-    codec = ConvCodec(SEANetConfig(channels=4, ratios=(2, 4), latent_dim=4),
-                      VQConfig(dim=4, codebook_size=8, n_codebooks=2)).train()
+    codec = ConvCodec(CodecConfig(seanet=SEANetConfig(channels=4, ratios=(2, 4), latent_dim=4),
+                                  vq=VQConfig(dim=4, codebook_size=8, n_codebooks=2))).train()
     wav = torch.randn(2, 1, 64)
     out = codec(wav, quantize=False)
     assert out.vq is None and not codec.quantizer.is_initialized
@@ -251,3 +260,73 @@ def test_codec_forward_without_quantization_is_an_autoencoder() -> None:
     quantized = codec(wav)
     assert quantized.vq is not None and codec.quantizer.is_initialized
     assert quantized.latents.shape == (2, 4, 8)
+
+
+@pytest.mark.parametrize("hop", [10, 40, 160])
+def test_stft_frames_and_istft_reconstruct_exactly(hop) -> None:
+    x = torch.randn(2, 30 * hop, generator=torch.Generator().manual_seed(hop))
+    spec = stft_frames(x, 4 * hop, hop)
+    assert spec.shape == (2, 2 * hop + 1, 30) and spec.is_complex()
+    y = ISTFT(4 * hop, hop)(spec)
+    assert y.shape == x.shape
+    torch.testing.assert_close(y, x, atol=1e-5, rtol=0)  # edges included (reflect padding)
+    short = torch.randn(1, hop)  # shorter than the padding: zero-padded, still one frame
+    assert ISTFT(4 * hop, hop)(stft_frames(short, 4 * hop, hop)).shape == (1, hop)
+
+
+@pytest.mark.parametrize("stft_hop", [10, 20, 40])
+def test_spectral_encoder_and_istft_decoder_lengths_are_exact(stft_hop) -> None:
+    cfg = SpectralConfig(hop_length=40, stft_hop=stft_hop, dim=8, n_blocks=1, latent_dim=6)
+    assert cfg.n_fft == 4 * stft_hop and cfg.upsample == 40 // stft_hop
+    enc, dec = SpectralEncoder(cfg), ISTFTDecoder(cfg)
+    for frames in (1, 3, 7):
+        z = enc(torch.randn(2, 1, frames * 40))
+        assert z.shape == (2, 6, frames)
+        audio = dec(z)
+        assert audio.shape == (2, 1, frames * 40) and torch.isfinite(audio).all()
+    with pytest.raises(ValueError, match="multiple of hop"):
+        enc(torch.randn(1, 1, 41))
+
+
+def test_spectral_and_codec_configs_reject_bad_values_listing_choices() -> None:
+    with pytest.raises(ValueError, match="stft_hop 30 must divide hop_length 320"):
+        SpectralConfig(stft_hop=30)
+    with pytest.raises(ValueError, match="odd"):
+        SpectralConfig(kernel_size=4)
+    with pytest.raises(ValueError, match=r"encoder must be one of \['waveform', 'spectral'\]"):
+        CodecConfig(encoder="mel")
+    with pytest.raises(ValueError, match=r"decoder must be one of \['waveform', 'istft'\]"):
+        CodecConfig(decoder="vocos")
+    with pytest.raises(ValueError, match="latent_dim"):
+        CodecConfig(vq=VQConfig(dim=8), decoder="istft", spectral=SpectralConfig(latent_dim=4))
+    with pytest.raises(ValueError, match="hop"):
+        CodecConfig(vq=VQConfig(dim=8), encoder="spectral",
+                    seanet=SEANetConfig(ratios=(4,), latent_dim=8),
+                    spectral=SpectralConfig(hop_length=40, stft_hop=10, latent_dim=8))
+
+
+def _tones(n: int = 4, length: int = 4000) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    t = np.arange(length) / 16000
+    return [(0.3 * np.sin(2 * np.pi * f * t) + 0.05 * rng.standard_normal(t.size))
+            .astype(np.float32) for f in (220, 440, 880, 1500)[:n]]
+
+
+@pytest.mark.parametrize("arch", [("spectral", "istft"), ("spectral", "waveform"),
+                                  ("waveform", "istft")])
+def test_spectral_codec_training_steps_reduce_the_loss(arch) -> None:
+    torch.manual_seed(0)
+    encoder, decoder = arch
+    cfg = CodecConfig(vq=VQConfig(dim=8, codebook_size=16, n_codebooks=2),
+                      encoder=encoder, decoder=decoder,
+                      seanet=SEANetConfig(channels=4, ratios=(4, 5), latent_dim=8),
+                      spectral=SpectralConfig(hop_length=20, stft_hop=10, dim=16, n_blocks=1,
+                                              latent_dim=8))
+    codec = ConvCodec(cfg)
+    trainable = CodecTrainable(codec, SegmentSampler(_tones(), 800),
+                               CodecTrainConfig(batch_size=4, segment_samples=800, lr=3e-3))
+    losses = [trainable.train_step(step)["loss"] for step in range(30)]
+    assert np.mean(losses[-5:]) < 0.85 * np.mean(losses[:3])
+    codes = codec.eval().encode(torch.from_numpy(_tones(1)[0][:800])[None, None])
+    assert codes.shape == (1, 40, 2)
+    assert codec.decode(codes[..., :1], indices=[0]).shape == (1, 1, 800)

@@ -7,6 +7,7 @@ bitrate tiers: "low" ~ 1.5 kbps, "medium" ~ 3 kbps, "high" = all codebooks.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,11 @@ class RVQConfig:
     commit_weight: float = 1.0
     quantizer_warmup_steps: int = 0
     adversarial: bool = False
+    encoder: str = "spectral"
+    decoder: str = "istft"
+    spectral_dim: int = 256
+    spectral_blocks: int = 4
+    stft_hop: int = 160
 
     def __post_init__(self) -> None:
         self.ratios = tuple(int(r) for r in self.ratios)
@@ -65,16 +71,33 @@ class RVQConfig:
         if self.quantizer_warmup_steps < 0:
             raise ValueError("quantizer_warmup_steps must be >= 0, "
                              f"got {self.quantizer_warmup_steps}")
-        self.seanet()  # validates the architecture fields
-        self.vq()
+        try:
+            self.codec()  # validates the architecture fields
+        except ValueError as err:
+            if (self.encoder, self.decoder) == ("waveform", "waveform"):
+                raise
+            raise ValueError(f"{err} (a config.json saved before the 'encoder'/'decoder' "
+                             "fields existed describes the waveform codec: add \"encoder\": "
+                             "\"waveform\", \"decoder\": \"waveform\" to it)") from None
 
-    def seanet(self) -> Any:
-        """The encoder/decoder config (:class:`audiotokens.nn.seanet.SEANetConfig`)."""
+    def codec(self) -> Any:
+        """The model config (:class:`audiotokens.nn.codec.CodecConfig`)."""
+        from ..nn.codec import CodecConfig
         from ..nn.seanet import SEANetConfig
+        from ..nn.spectral import SpectralConfig
 
-        return SEANetConfig(channels=self.channels, ratios=self.ratios,
-                            latent_dim=self.latent_dim, n_residual=self.n_residual,
-                            weight_norm=self.weight_norm)
+        sides = (self.encoder, self.decoder)
+        seanet = spectral = None
+        if "waveform" in sides:
+            seanet = SEANetConfig(channels=self.channels, ratios=self.ratios,
+                                  latent_dim=self.latent_dim, n_residual=self.n_residual,
+                                  weight_norm=self.weight_norm)
+        if sides != ("waveform", "waveform"):
+            spectral = SpectralConfig(hop_length=self.hop_length, stft_hop=self.stft_hop,
+                                      dim=self.spectral_dim, n_blocks=self.spectral_blocks,
+                                      latent_dim=self.latent_dim)
+        return CodecConfig(vq=self.vq(), encoder=self.encoder, decoder=self.decoder,
+                           seanet=seanet, spectral=spectral)
 
     def vq(self) -> Any:
         """The quantizer config (:class:`audiotokens.nn.quantizer.VQConfig`)."""
@@ -84,6 +107,17 @@ class RVQConfig:
                         n_codebooks=self.n_codebooks, decay=self.ema_decay,
                         dead_code_ratio=self.dead_code_ratio,
                         quantizer_dropout=self.quantizer_dropout)
+
+    @property
+    def architecture(self) -> str:
+        """Short description of the encoder/decoder pair and its size."""
+        parts = [f"{self.encoder} encoder", f"{self.decoder} decoder"]
+        if "waveform" in (self.encoder, self.decoder):
+            parts.append(f"channels={self.channels}")
+        if (self.encoder, self.decoder) != ("waveform", "waveform"):
+            parts.append(f"dim={self.spectral_dim}x{self.spectral_blocks} blocks, "
+                         f"stft_hop={self.stft_hop}")
+        return ", ".join(parts)
 
     @property
     def hop_length(self) -> int:
@@ -142,7 +176,7 @@ class RVQTokenizer(Tokenizer):
         super().__init__(config, name)
         from ..nn.codec import ConvCodec
 
-        self.model = ConvCodec(config.seanet(), config.vq()).eval()
+        self.model = ConvCodec(config.codec()).eval()
         self.trained_steps = 0
         self.fit_summary: RVQFitSummary | None = None
 
@@ -155,7 +189,7 @@ class RVQTokenizer(Tokenizer):
             name=self.name, kind="codec", sample_rate=cfg.sample_rate,
             frame_rate=cfg.frame_rate, vocab_sizes=(cfg.codebook_size,) * n,
             codebook_names=tuple(f"q{i}" for i in range(n)),
-            source=f"audiotokens rvq codec (channels={cfg.channels}, hop={cfg.hop_length}, "
+            source=f"audiotokens rvq codec ({cfg.architecture}, hop={cfg.hop_length}, "
                    f"{cfg.n_codebooks}x{cfg.codebook_size}, using {n})",
             has_decoder=True, fitted=self.trained_steps > 0,
         )
@@ -229,6 +263,7 @@ class RVQTokenizer(Tokenizer):
         tensors = dict(tensors)
         steps = tensors.pop(_STEPS_KEY, np.zeros(1, dtype=np.int64))
         state = {k: torch.from_numpy(np.array(v)) for k, v in tensors.items()}
+        self._adopt_legacy_layout(set(state))
         try:
             self.model.load_state_dict(state, strict=True)
         except RuntimeError as err:
@@ -236,6 +271,21 @@ class RVQTokenizer(Tokenizer):
             raise TokenizerError(f"rvq weights do not match the config: {first}") from None
         self.model.to(self.device).eval()
         self.trained_steps = int(np.asarray(steps).reshape(-1)[0])
+
+    def _adopt_legacy_layout(self, keys: set[str]) -> None:
+        """Weights saved before ``encoder``/``decoder`` were config fields are the SEANet pair;
+        their config.json lacks both fields, so it loads with today's defaults. When the keys
+        are exactly the waveform pair's, switch this tokenizer to that architecture."""
+        from ..nn.codec import ConvCodec
+
+        cfg: RVQConfig = self.config
+        if (cfg.encoder, cfg.decoder) == ("waveform", "waveform") \
+                or keys == set(self.model.state_dict()):
+            return
+        legacy = dataclasses.replace(cfg, encoder="waveform", decoder="waveform")
+        model = ConvCodec(legacy.codec())
+        if keys == set(model.state_dict()):
+            self.config, self.model = legacy, model.eval()
 
     # -- training -------------------------------------------------------------------------
     def fit(  # type: ignore[override]
