@@ -17,14 +17,19 @@ Systems (all at 16 kHz unless noted; every score is against the 16 kHz original)
 
 Split: the 10-speaker LibriSpeech test-other set; speakers 1688 (M) and 3331 (F) are the
 test set (never trained on), the other 8 speakers' utterances (+ LJSpeech clips unless
-``--no-ljspeech``) are the training set. The three trainable systems train in parallel
+``--no-ljspeech``) are the training set. The trainable systems train in parallel
 processes with one torch thread each (with 2 cores that beats sequential runs), then the
-systems are scored by a pool of ``--jobs`` processes.
+systems are scored by a pool of ``--jobs`` processes. ``--only`` picks systems by substring,
+and only the models those systems need are trained (``--only rvq,codec2,mu-law`` trains the
+rvq codec alone, so its training minutes are not shared with the vocoders');
+``--rvq-option KEY=VALUE`` (repeatable) overrides the rvq config, e.g. the older waveform
+architecture with ``--rvq-option encoder=waveform --rvq-option decoder=waveform``.
 
 Models are kept in ``--out``; a re-run reuses them (only evaluates) unless ``--retrain``.
 Results: a printed table, ``OUT/quality.md`` and ``OUT/quality.json``.
 
     OMP_NUM_THREADS=1 nice python benchmarks/quality.py --out /tmp/quality --minutes 10
+    OMP_NUM_THREADS=1 nice python benchmarks/quality.py --out /tmp/q --only rvq,codec2,mu-law
 """
 
 from __future__ import annotations
@@ -135,9 +140,9 @@ def fit_kmeans(train: Path, out: Path, retrain: bool) -> TrainRecord:
 
 
 def train_system(name: str, train: Path, out: Path, minutes: float, device: str,
-                 retrain: bool) -> TrainRecord:
+                 retrain: bool, rvq_options: dict[str, object] | None = None) -> TrainRecord:
     """Train one of TRAINED (one torch thread) unless OUT already holds it; saves the model
-    and OUT/<name>/train.json."""
+    and OUT/<name>/train.json. ``rvq_options`` override the rvq codec's config."""
     import torch
 
     torch.set_num_threads(1)
@@ -149,17 +154,18 @@ def train_system(name: str, train: Path, out: Path, minutes: float, device: str,
     if retrain and ckpt.exists():
         ckpt.unlink()
     if name == "rvq":
-        record = _train_rvq(train, out, minutes, device, ckpt)
+        record = _train_rvq(train, out, minutes, device, ckpt, rvq_options or {})
     else:
         record = _train_vocoder(name, train, out, minutes, device, ckpt)
     _write_record(out, name, record)
     return record
 
 
-def _train_rvq(train: Path, out: Path, minutes: float, device: str, ckpt: Path) -> TrainRecord:
+def _train_rvq(train: Path, out: Path, minutes: float, device: str, ckpt: Path,
+               options: dict[str, object]) -> TrainRecord:
     from audiotokens.tokenizers.registry import load_tokenizer
 
-    tok = load_tokenizer("rvq", bitrate="high").to(device)
+    tok = load_tokenizer("rvq", **{"bitrate": "high", **options}).to(device)
     summary = tok.fit(train, max_steps=None, minutes=minutes, checkpoint=ckpt, progress=False)
     tok.save(out / "rvq" / "tokenizer")
     return TrainRecord(steps=summary.steps, minutes=summary.seconds / 60,
@@ -231,6 +237,14 @@ def system_names() -> list[str]:
     return (["mel-kmeans k=500 + vocoder", "oracle log-mel vocoder"]
             + [f"rvq {t}" for t in RVQ_TIERS] + [f"codec2 {m}" for m in CODEC2_MODES]
             + [f"mu-law 8-bit @ {r // 1000} kHz" for r in MULAW_RATES])
+
+
+def trained_name(system: str) -> str | None:
+    """The entry of TRAINED that ``system`` needs trained (None for the fixed baselines)."""
+    for prefix, name in (("mel-kmeans", "units"), ("oracle", "oracle"), ("rvq", "rvq")):
+        if system.startswith(prefix):
+            return name
+    return None
 
 
 def build_system(system: str, out: Path, device: str):
@@ -306,6 +320,17 @@ def markdown_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def _option(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` -> (key, JSON-decoded value, or the raw string if not JSON)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--rvq-option {text!r}: expected KEY=VALUE")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("/work/shared/data"))
@@ -315,8 +340,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=2, help="parallel evaluation processes")
     p.add_argument("--retrain", action="store_true", help="train again even if OUT has models")
     p.add_argument("--no-ljspeech", action="store_true", help="train on LibriSpeech only")
-    p.add_argument("--only", default="", help="comma-separated substrings of systems to score")
+    p.add_argument("--only", default="", help="comma-separated substrings of systems to score "
+                   "(and train: only the models those systems need are trained)")
+    p.add_argument("--rvq-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="rvq codec config option (JSON value or string), e.g. decoder=waveform")
     args = p.parse_args(argv)
+    try:
+        args.rvq_option = dict(_option(o) for o in args.rvq_option)
+    except ValueError as err:
+        p.error(str(err))
     if args.minutes <= 0 or args.jobs < 1:
         p.error("--minutes must be > 0 and --jobs >= 1")
     if not (args.data / "librispeech_test_other_10spk").is_dir():
@@ -335,22 +367,28 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     train, test = build_manifests(args.data, out, not args.no_ljspeech)
-    km = fit_kmeans(train, out, args.retrain)
-    print(f"mel-kmeans k={K}: {'reused' if km.reused else f'fitted in {km.minutes:.1f} min'}",
-          flush=True)
+    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+    systems = [s for s in system_names() if not wanted or any(w in s for w in wanted)]
+    needed = [n for n in TRAINED if any(trained_name(s) == n for s in systems)]
+    km = None
+    if {"units", "oracle"} & set(needed):
+        km = fit_kmeans(train, out, args.retrain)
+        print(f"mel-kmeans k={K}: "
+              f"{'reused' if km.reused else f'fitted in {km.minutes:.1f} min'}", flush=True)
     spawn = multiprocessing.get_context("spawn")  # no fork after torch/faiss threads started
-    with ProcessPoolExecutor(len(TRAINED), mp_context=spawn) as pool:
-        # fresh k-means centroids invalidate a saved unit vocoder
-        retrain = {n: args.retrain or (n == "units" and not km.reused) for n in TRAINED}
-        futures = {n: pool.submit(train_system, n, train, out, args.minutes, args.device,
-                                  retrain[n]) for n in TRAINED}
-        records = {n: f.result() for n, f in futures.items()}
+    records: dict[str, TrainRecord] = {}
+    if needed:
+        with ProcessPoolExecutor(len(needed), mp_context=spawn) as pool:
+            # fresh k-means centroids invalidate a saved unit vocoder
+            retrain = {n: args.retrain or (n == "units" and km is not None and not km.reused)
+                       for n in needed}
+            futures = {n: pool.submit(train_system, n, train, out, args.minutes, args.device,
+                                      retrain[n], args.rvq_option) for n in needed}
+            records = {n: f.result() for n, f in futures.items()}
     for n, r in records.items():
         print(f"{n}: {r.steps} steps, {r.minutes:.1f} min{' (reused)' if r.reused else ''}",
               flush=True)
     t_train = time.perf_counter()
-    wanted = [s.strip() for s in args.only.split(",") if s.strip()]
-    systems = [s for s in system_names() if not wanted or any(w in s for w in wanted)]
     with ProcessPoolExecutor(args.jobs, mp_context=spawn) as pool:
         rows = list(pool.map(evaluate_system, systems, [test] * len(systems),
                              [out] * len(systems), [args.device] * len(systems)))
@@ -366,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.minutes:g} training minutes per model on {args.device}.\n\n")
     (out / "quality.md").write_text(header + table + "\n")
     payload = {"minutes": args.minutes, "device": args.device, "test_speakers": TEST_SPEAKERS,
-               "kmeans": asdict(km), "training": {n: asdict(r) for n, r in records.items()},
+               "kmeans": asdict(km) if km else None, "rvq_options": args.rvq_option,
+               "training": {n: asdict(r) for n, r in records.items()},
                "rows": [asdict(r) for r in rows], "wall": wall}
     (out / "quality.json").write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
     return 0
