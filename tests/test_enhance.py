@@ -66,7 +66,7 @@ def test_bind_aligns_clean_tokens_and_collate_pads_with_ignore() -> None:
     arrays = _shifted_arrays(items)
     arrays["train0" + CLEAN_SUFFIX] = arrays["train0" + CLEAN_SUFFIX][:30]  # a shorter twin
     arrays["train1"] = arrays["train1"][:25]
-    bound = task.bind(data, arrays)
+    bound = task.bind(data, arrays).data
     t0 = bound.targets["train0"]
     assert t0.shape == (40, 2) and (t0[30:] == IGNORE_INDEX).all() and (t0[:30] >= 0).all()
     assert bound.targets["train1"].shape == (25, 2)
@@ -86,7 +86,7 @@ def test_training_learns_a_token_mapping_through_crops(frame_rate: float) -> Non
     items = _items(16, "train") + _items(4, "valid") + _items(4, "test")
     split = {"train": items[:16], "valid": items[16:20], "test": items[20:]}
     arrays = _shifted_arrays(items)
-    data = task.bind(TaskData(split["train"], split["valid"], split["test"], ()), arrays)
+    data = task.bind(TaskData(split["train"], split["valid"], split["test"], ()), arrays).data
     spec = InputSpec("tokens", frame_rate, VOCAB)
     cfg = TrainConfig(max_steps=150, eval_every=50, patience=3, batch_size=8, dim=16,
                       hidden=16, lr=1e-2)

@@ -19,8 +19,9 @@ from ..data.manifest import ManifestItem, write_manifest
 from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
 from .db import Artifact, Result, ResultsDB
 from .features import CONTINUOUS_MEL, ContinuousMel, FeatureSource, TokenizerSource, encode_items
-from .tasks import AnyTask, ASRTask, EnhanceTask, ResynthTask, Task, TaskData, make_task
+from .tasks import AnyTask, ASRTask, ResynthTask, Task, TaskData, make_task
 from .tasks.corpora import find_corpora, load_corpus
+from .tasks.frames import TokenTargetTask
 from .tasks.loop import TrainConfig, input_stride, train_and_evaluate
 
 __all__ = ["BenchError", "BenchConfig", "CellOutcome", "BenchSummary", "run_benchmark",
@@ -347,9 +348,10 @@ class _Runner:
                            f"({measured.seconds:.1f} s)")
         return CellOutcome(label, task.name, 0, "done", out.metrics, measured.seconds)
 
-    def _cannot_enhance(self, task: EnhanceTask, source: FeatureSource, seed: int
+    def _cannot_predict(self, task: TokenTargetTask, source: FeatureSource, seed: int
                         ) -> CellOutcome | None:
-        """A "no-decoder" or "unsupported" cell when ``source`` cannot do enhancement."""
+        """A "no-decoder" or "unsupported" cell when ``task`` cannot predict (and decode)
+        ``source``'s tokens; None when it can."""
         label = source.name
         if not _has_decoder(source):
             self.console.print(f"  {label:>16} | {task.name:<18} no decoder: reported missing")
@@ -361,27 +363,27 @@ class _Runner:
         self.console.print(f"  {label:>16} | {task.name:<18} unsupported: {reason}")
         return CellOutcome(label, task.name, seed, "unsupported", error=reason)
 
-    def run_enhance(self, label: str, tier: str, task: EnhanceTask, seed: int,
-                    source: FeatureSource, arrays: dict[str, Any]) -> CellOutcome:
-        """Train the token-to-token head on noisy -> clean tokens, decode the enhanced test
-        slice and store its scores, token accuracy and clips as one cell."""
+    def run_token_head(self, label: str, tier: str, task: TokenTargetTask, seed: int,
+                       source: FeatureSource, arrays: dict[str, Any]) -> CellOutcome:
+        """Train a generative head that predicts this tokenizer's tokens (enhancement, TTS),
+        decode its test slice and store scores, token accuracy and clips as one cell."""
         from .cost import measure_call
 
         tok = source.tokenizer if isinstance(source, TokenizerSource) else None
         assert tok is not None and tok.info.has_decoder
         base = self.cfg.train or default_train(task, self.cfg.full)
         train_cfg = replace(base, seed=seed, device=self.cfg.device)
-        data = task.bind(self.data[task.name], arrays)
+        bound = task.bind(self.data[task.name], arrays)
         with_ref = not any(a.task == task.name and a.name.startswith("reference ")
                            for a in self.db.artifacts(self.run, "audio"))
         out_dir = (self.cfg.out / "audio" / _safe(self.run) / task.name).resolve()
 
         def work() -> tuple[Any, Any]:
-            trained = train_and_evaluate(task, data, arrays, source.spec, train_cfg)
+            trained = train_and_evaluate(task, bound.data, bound.inputs, source.spec, train_cfg)
             assert trained.model is not None
-            scored = task.score(trained.model, tok, task.select(data, self.cfg.full), arrays,
-                                out_dir, run=self.run, label=label, tier=tier, seed=seed,
-                                with_reference=with_ref, device=self.cfg.device)
+            scored = task.score(trained.model, tok, task.select(bound.data, self.cfg.full),
+                                bound, arrays, out_dir, run=self.run, label=label, tier=tier,
+                                seed=seed, with_reference=with_ref, device=self.cfg.device)
             return trained, scored
 
         measured = measure_call(work, self.cfg.device)
@@ -414,7 +416,7 @@ class _Runner:
                 if isinstance(task, ResynthTask):
                     self.cells.append(self.run_resynth(label, tier, task, source))
                     continue
-                if isinstance(task, EnhanceTask) and (skip := self._cannot_enhance(
+                if isinstance(task, TokenTargetTask) and (skip := self._cannot_predict(
                         task, source, seed)) is not None:
                     self.cells.append(skip)
                     continue
@@ -423,9 +425,9 @@ class _Runner:
                     encoded[task.corpus] = encode_items(source, items,
                                                         self.cfg.out / "cache").arrays
                 try:
-                    if isinstance(task, EnhanceTask):
-                        outcome = self.run_enhance(label, tier, task, seed, source,
-                                                   encoded[task.corpus])
+                    if isinstance(task, TokenTargetTask):
+                        outcome = self.run_token_head(label, tier, task, seed, source,
+                                                      encoded[task.corpus])
                     else:
                         outcome = self.run_cell(label, tier, task, seed, source,
                                                 encoded[task.corpus])
