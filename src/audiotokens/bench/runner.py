@@ -32,7 +32,7 @@ DEFAULT_TOKENIZERS = ("mel-kmeans", "mfcc-kmeans", "mulaw", "codec2", "rvq", CON
 DEFAULT_TASKS = ("asr-synth", "prosody-proxy", "spkid-synth", "resynth-synth")
 CORPUS_TASKS = {"synthetic": DEFAULT_TASKS, "fsdd": ("kws-fsdd", "spkid-fsdd"),
                 "librispeech": ("spkid-librispeech", "asr-librispeech", "resynth-librispeech"),
-                "emotion": ("emotion",), "noisy": ("enhance",)}
+                "emotion": ("emotion",), "noisy": ("enhance",), "tts": ("tts",)}
 # A run without a noisy corpus mixes one from the first of these clean corpora it has.
 NOISY_SOURCES = ("librispeech", "synthetic")
 QUICK_TRAIN = TrainConfig(max_steps=100, eval_every=50, patience=1, lr=5e-3, dim=48, hidden=64)
@@ -200,7 +200,22 @@ class _Runner:
         kinds = list(self.corpora)
         if "noisy" not in kinds and any(k in kinds for k in NOISY_SOURCES):
             kinds.append("noisy")  # derived on demand by _noisy_corpus
+        if "synthetic" in kinds and "tts" not in kinds:
+            kinds.append("tts")  # synthesized on demand by _tts_corpus
         return [t for kind in kinds for t in CORPUS_TASKS[kind]]
+
+    def _tts_corpus(self) -> Path:
+        """A single-voice synthetic corpus for TTS in ``out/corpus-tts`` (made once)."""
+        root = self.cfg.out / "corpus-tts"
+        if not (root / "all.jsonl").is_file():
+            from ..data import SynthConfig, synthesize_corpus
+
+            minutes = self.cfg.synth_minutes * (5 if self.cfg.full else 1)
+            self.console.print(f"synthesizing {minutes:g} min of one voice into {root} ...")
+            synthesize_corpus(root, SynthConfig(minutes=minutes, n_speakers=1,
+                                                valid_speakers=0, test_speakers=0),
+                              overwrite=True)
+        return root
 
     def _noisy_corpus(self) -> Path:
         """Mix a noisy corpus from the first clean corpus of NOISY_SOURCES (kept in
@@ -228,6 +243,8 @@ class _Runner:
         for task in self.tasks:
             if task.corpus == "noisy" and "noisy" not in self.corpora:
                 self.corpora["noisy"] = self._noisy_corpus()
+            if task.corpus == "tts" and "tts" not in self.corpora:
+                self.corpora["tts"] = self._tts_corpus()
             if task.corpus not in self.corpora:
                 found = ", ".join(self.corpora) or "none"
                 raise FileNotFoundError(f"task {task.name} needs a {task.corpus} corpus; "
@@ -373,7 +390,7 @@ class _Runner:
         assert tok is not None and tok.info.has_decoder
         base = self.cfg.train or default_train(task, self.cfg.full)
         train_cfg = replace(base, seed=seed, device=self.cfg.device)
-        bound = task.bind(self.data[task.name], arrays)
+        bound = task.bind(self.data[task.name], arrays, source.spec)
         with_ref = not any(a.task == task.name and a.name.startswith("reference ")
                            for a in self.db.artifacts(self.run, "audio"))
         out_dir = (self.cfg.out / "audio" / _safe(self.run) / task.name).resolve()

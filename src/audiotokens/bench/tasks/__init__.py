@@ -15,10 +15,11 @@ from .base import Batch, Metric, Task, TaskData, collate
 from .classify import ClassifyTask, Emotion, KeywordSpotting, ProsodyProxy, SpeakerID
 from .enhance import EnhanceTask
 from .generative import ResynthTask
+from .tts import TTSTask
 
 __all__ = ["TASK_FACTORIES", "task_names", "make_task", "Task", "TaskData", "Batch", "Metric",
            "collate", "ASRTask", "ClassifyTask", "KeywordSpotting", "SpeakerID", "ProsodyProxy",
-           "Emotion", "ResynthTask", "EnhanceTask", "AnyTask"]
+           "Emotion", "ResynthTask", "EnhanceTask", "TTSTask", "AnyTask"]
 
 AnyTask = Task | ResynthTask
 
@@ -32,6 +33,7 @@ TASK_FACTORIES: Mapping[str, Callable[[], AnyTask]] = MappingProxyType({
     "prosody-proxy": ProsodyProxy,
     "emotion": Emotion,
     "enhance": EnhanceTask,
+    "tts": TTSTask,
     "resynth-synth": lambda: ResynthTask("resynth-synth", "synthetic"),
     "resynth-librispeech": lambda: ResynthTask("resynth-librispeech", "librispeech"),
 })

@@ -132,6 +132,11 @@ class Task(ABC):
                  data: TaskData) -> dict[str, float]:
         """Metric name -> value over all batches of a split (model in eval mode, no grad)."""
 
+    def input_spec(self, spec: InputSpec, data: TaskData) -> InputSpec:
+        """What the head's input module reads, given the tokenizer's ``spec`` (default: the
+        tokenizer's own output; TTS reads phones instead)."""
+        return spec
+
     def input_items(self, data: TaskData) -> list[ManifestItem]:
         """Every item whose audio must be encoded for this task (default: all split items)."""
         return data.items

@@ -1,7 +1,8 @@
 """Find and read the corpora that tasks need: the synthetic corpus, FSDD, LibriSpeech-layout
 folders (via :mod:`audiotokens.data`), emotion folders (RAVDESS, CREMA-D, IEMOCAP) and noisy
 corpora (a folder with ``noisy.jsonl``: items with a ``clean_path``, see
-:mod:`audiotokens.data.noise`).
+:mod:`audiotokens.data.noise`). ``tts`` corpora (one synthetic voice, with alignments) are read
+like the synthetic one but never detected: the runner synthesizes them.
 
 Emotion items get ``label`` = emotion name and ``speaker`` = actor; IEMOCAP keeps the usual
 four classes (neutral, happy + excited, angry, sad).
@@ -16,7 +17,7 @@ from ...data.manifest import ManifestError, ManifestItem, read_manifest
 
 __all__ = ["CORPUS_KINDS", "find_corpora", "load_corpus", "emotion_manifest"]
 
-CORPUS_KINDS = ("synthetic", "fsdd", "librispeech", "emotion", "noisy")
+CORPUS_KINDS = ("synthetic", "fsdd", "librispeech", "emotion", "noisy", "tts")
 _FSDD = re.compile(r"^\d_[A-Za-z]+_\d+\.wav$")
 _LIBRI = re.compile(r"^\d+-\d+-\d+\.flac$")
 _RAVDESS = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)\.wav$")
@@ -85,6 +86,8 @@ def load_corpus(kind: str, root: str | Path) -> list[ManifestItem]:
         from ...data.noise import NOISY_MANIFEST
 
         return read_manifest(root / NOISY_MANIFEST)
+    if kind == "tts":  # a single-voice synthetic corpus (the benchmark runner makes it)
+        return read_manifest(root / "all.jsonl")
     raise ValueError(f"corpus kind must be one of {CORPUS_KINDS}, got {kind!r}")
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from ...data.manifest import ManifestItem
 from ..db import Artifact, Result
+from ..features import InputSpec
 from .base import IGNORE_INDEX, TaskData
 from .frames import DNSMOS_METRIC, TOKEN_ACCURACY, Bound, TokenTargetTask, mean_scores
 from .generative import RESYNTH_METRICS, ResynthOutcome, _safe
@@ -71,7 +72,8 @@ class EnhanceTask(TokenTargetTask):
                  for it in data.items]
         return [*data.items, *twins]
 
-    def bind(self, data: TaskData, arrays: dict[str, np.ndarray]) -> Bound:
+    def bind(self, data: TaskData, arrays: dict[str, np.ndarray],
+             spec: InputSpec | None = None) -> Bound:
         """Inputs: the noisy tokens; targets: each item's clean tokens [T, C], cut or padded
         (with ``IGNORE_INDEX``) to its noisy tokens' length."""
         targets: dict[str, int | list[int] | np.ndarray] = {}

@@ -70,8 +70,8 @@ class TokenTargetTask(Task):
         self.with_dnsmos = dnsmos_available()
         self._dnsmos: Any = None
 
-    def bind(self, data: TaskData, arrays: dict[str, np.ndarray]) -> Bound:
-        """Targets and head inputs for one tokenizer's encoded ``arrays``."""
+    def bind(self, data: TaskData, arrays: dict[str, np.ndarray], spec: InputSpec) -> Bound:
+        """Targets and head inputs for one tokenizer's encoded ``arrays`` (its ``spec``)."""
         raise NotImplementedError
 
     def select(self, data: TaskData, full: bool) -> list[ManifestItem]:

@@ -71,16 +71,18 @@ def input_stride(spec: InputSpec, cfg: TrainConfig) -> int:
 
 
 def build_model(task: Task, spec: InputSpec, data: TaskData, cfg: TrainConfig) -> DownstreamModel:
-    """Input module for ``spec`` + task head. The input module average-pools frames down to
+    """Input module for what the task reads (``task.input_spec(spec)``, by default the
+    tokenizer's ``spec``) + task head. The input module average-pools frames down to
     <= ``max_frame_rate`` unless the task sets ``pools_input = False`` (its head then gets
     the full-rate frames and the stride, and reduces the rate itself)."""
     stride = input_stride(spec, cfg)
     pool = stride if task.pools_input else 1
+    in_spec = task.input_spec(spec, data)
     inputs: TokenEmbedding | ContinuousInput
-    if spec.kind == "tokens":
-        inputs = TokenEmbedding(spec.vocab_sizes, cfg.dim, cfg.combine, stride=pool)
+    if in_spec.kind == "tokens":
+        inputs = TokenEmbedding(in_spec.vocab_sizes, cfg.dim, cfg.combine, stride=pool)
     else:
-        inputs = ContinuousInput(spec.n_features, cfg.dim, stride=pool)
+        inputs = ContinuousInput(in_spec.n_features, cfg.dim, stride=pool)
     head = task.build_head(inputs.out_dim, data, cfg.hidden, spec=spec, stride=stride)
     return DownstreamModel(inputs, head)  # type: ignore[arg-type]
 

@@ -1,0 +1,233 @@
+"""Text-to-speech on tokens: phone frames in, a tokenizer's tokens out, decoded to audio.
+
+The corpus is a single synthetic voice with phone alignments (espeak-ng's phoneme events, see
+:mod:`audiotokens.data.synth`). Each item's phones are laid out on the tokenizer's frame grid
+(frame ``t`` gets the phone sounding at ``(t + 0.5) / frame_rate``, silence elsewhere): the
+durations come from the alignment, so this measures how well a tokenizer's tokens can be
+*predicted* from the phone sequence (the acoustic model), not duration modelling. A
+:class:`~audiotokens.bench.heads.TokenEnhancer` learns the tokens per frame (cross-entropy on
+crops, early stopping on token accuracy); the test items' predicted tokens are decoded and
+scored:
+
+- **CER** (primary, recorded first) and WER of an ASR judge: a CTC head trained once per run
+  on continuous log-mel of the task's training audio (the "ASR on continuous features" of
+  DASB's TTS scoring). ``cer@reference`` is the judge on the real test audio (its own floor)
+  and ``cer@clean_tokens`` on the test audio's tokens decoded unchanged (the tokenizer's
+  floor);
+- speaker similarity to the real recording (resemblyzer), when installed;
+- DNSMOS overall MOS (speechmos), when installed, with ``dnsmos@reference``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ...data.manifest import ManifestItem
+from ..db import Artifact, Result
+from ..features import InputSpec
+from .base import Metric, TaskData
+from .frames import DNSMOS_METRIC, Bound, TokenTargetTask, mean_scores
+from .generative import SPK_SIM, ResynthOutcome, SpeakerSimilarity, _safe
+from .generative import speaker_similarity_available as _spk_available
+from .splits import split_items
+
+__all__ = ["TTSTask", "SILENCE", "phone_frames", "Judge"]
+
+SILENCE = "<sil>"
+CER, WER = Metric("cer", False), Metric("wer", False)
+REFERENCES = ("reference", "clean_tokens")
+
+
+def phone_frames(alignment: list[tuple[str, float, float]], n_frames: int, frame_rate: float,
+                 index: dict[str, int]) -> np.ndarray:
+    """Phone id per frame, int64 [n_frames, 1]: the phone sounding at each frame's centre,
+    0 (silence) where none does or the phone is not in ``index``."""
+    centres = (np.arange(n_frames) + 0.5) / frame_rate
+    out = np.zeros((n_frames, 1), dtype=np.int64)
+    for phone, start, end in alignment:
+        out[(centres >= start) & (centres < end), 0] = index.get(phone, 0)
+    return out
+
+
+@dataclass
+class Judge:
+    """The ASR judge: a CTC head trained on continuous log-mel; ``score`` gives CER / WER of
+    audio clips (id -> mono float at ``sample_rate``) against the items' transcripts."""
+
+    task: Any
+    data: TaskData
+    model: Any
+    device: str = "cpu"
+
+    def score(self, clips: dict[str, np.ndarray], sample_rate: int) -> dict[str, float]:
+        """{"cer", "wer"} over ``clips`` (ids must be items of the judge's data)."""
+        import torch
+
+        from ...audio import resample
+        from ..features import ContinuousMel
+        from .base import collate
+
+        mel = ContinuousMel(self.device)
+        arrays = {k: mel.encode(resample(v, sample_rate, mel.sample_rate), mel.sample_rate)
+                  for k, v in clips.items()}
+        items = [it for it in self.data.items if it.id in clips]
+        self.model.eval()
+        with torch.no_grad():
+            batches = [collate(items[i:i + 16], arrays, self.data).to(self.device)
+                       for i in range(0, len(items), 16)]
+            return self.task.evaluate(self.model, batches, self.data)
+
+
+class TTSTask(TokenTargetTask):
+    """Phone frames -> tokens (see the module docstring; head settings in
+    :class:`~.frames.TokenTargetTask`). ``judge_steps``: training steps of the ASR judge."""
+
+    name, corpus = "tts", "tts"
+
+    def __init__(self, judge_steps: int = 600, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if judge_steps < 1:
+            raise ValueError(f"judge_steps must be >= 1, got {judge_steps}")
+        self.judge_steps = judge_steps
+        self.with_speaker = _spk_available()
+        self._judge: Judge | None = None
+        self._spk: SpeakerSimilarity | None = None
+
+    @property
+    def audio_metrics(self) -> tuple[Metric, ...]:
+        """The metrics scored on decoded audio, CER first."""
+        return (CER, WER) + ((SPK_SIM,) if self.with_speaker else ()) + \
+            ((DNSMOS_METRIC,) if self.with_dnsmos else ())
+
+    def prepare(self, items: list[ManifestItem]) -> TaskData:
+        """Items with a transcript and an alignment; the corpus's splits when it has all
+        three, else by hash of id (15 % test, 10 % valid). Classes: silence + the phones
+        seen in training."""
+        from ...data.splits import assign_splits
+
+        usable = [it for it in items if it.text and it.alignment]
+        if not usable:
+            raise ValueError(f"task {self.name}: no item has both a transcript and a phone "
+                             "alignment (the synthetic corpus has them)")
+        if {it.split for it in usable} != {"train", "valid", "test"}:
+            usable = assign_splits(usable, valid_fraction=0.1, test_fraction=0.15)
+        s = split_items(usable, "corpus")
+        phones = sorted({p for it in s.train for p, _, _ in it.alignment or []})
+        return TaskData(s.train, s.valid, sorted(s.test, key=lambda it: it.id),
+                        (SILENCE, *phones))
+
+    def input_spec(self, spec: InputSpec, data: TaskData) -> InputSpec:
+        """Phone ids at the tokenizer's frame rate, one "codebook" of the phone set."""
+        return InputSpec("tokens", spec.frame_rate, (len(data.classes),), ("phones",))
+
+    def bind(self, data: TaskData, arrays: dict[str, np.ndarray], spec: InputSpec) -> Bound:
+        """Targets: each item's tokens; inputs: its phones on the same frame grid."""
+        index = {p: i for i, p in enumerate(data.classes)}
+        inputs = {it.id: phone_frames(it.alignment or [], len(arrays[it.id]), spec.frame_rate,
+                                      index) for it in data.items}
+        targets: dict[str, int | list[int] | np.ndarray] = {it.id: arrays[it.id]
+                                                           for it in data.items}
+        return Bound(TaskData(data.train, data.valid, data.test, data.classes, targets),
+                     inputs)
+
+    def judge(self, data: TaskData, device: str = "cpu") -> Judge:
+        """The ASR judge for ``data``, trained on first use (then kept) on the train split,
+        full-band and band-limited to 4 kHz (an 8 kHz codec is judged on its errors, not
+        on the band it drops)."""
+        if self._judge is not None:
+            return self._judge
+        from ..features import ContinuousMel, encode_items
+        from .asr import ASRTask
+        from .loop import TrainConfig, train_and_evaluate
+
+        asr = ASRTask(f"{self.name}-judge", self.corpus)
+        asr_data = asr.prepare([replace(it, split=part) for part in ("train", "valid", "test")
+                                for it in getattr(data, part)])
+        mel = ContinuousMel(device)
+        arrays = encode_items(mel, asr_data.items).arrays
+        asr_data = _with_narrowband_twins(asr_data, arrays, mel)
+        cfg = TrainConfig(max_steps=self.judge_steps, eval_every=100, patience=3, lr=5e-3,
+                          dim=64, hidden=128, device=device)
+        trained = train_and_evaluate(asr, asr_data, arrays, mel.spec, cfg)
+        self._judge = Judge(asr, asr_data, trained.model, device)
+        return self._judge
+
+    def score(self, model: Any, tokenizer: Any, items: list[ManifestItem], bound: Bound,
+              arrays: dict[str, np.ndarray], out_dir: Path, *, run: str, label: str,
+              tier: str, seed: int = 0, with_reference: bool = True,
+              device: str = "cpu") -> ResynthOutcome:
+        """Decode the predicted tokens of ``items``; judge them and the references (see the
+        module docstring); clips go to ``out_dir``."""
+        from ...audio import load_audio, save_audio
+        from ...tokenizers.base import NoDecoderError
+
+        if not tokenizer.info.has_decoder:
+            raise NoDecoderError(f"tokenizer '{label}' has no decoder")
+        judge = self.judge(bound.data, device)
+        if self.with_speaker and self._spk is None:
+            self._spk = SpeakerSimilarity(device)
+        clips: dict[str, dict[str, np.ndarray]] = {ref: {} for ref in ("", *REFERENCES)}
+        values: dict[str, list[float]] = {}
+        artifacts: list[Artifact] = []
+        notes: list[str] = []
+        rate = 0
+        for k, item in enumerate(items):
+            audio = load_audio(item.path)  # scored at the file's own rate, like resynthesis
+            real, rate = audio.samples, audio.sample_rate
+            synth = self.decode(tokenizer, self.predict(model, bound.inputs[item.id], device),
+                                rate)
+            clips[""][item.id], clips["reference"][item.id] = synth, real
+            clips["clean_tokens"][item.id] = self.decode(tokenizer, arrays[item.id], rate)
+            if self._spk is not None:
+                try:
+                    values.setdefault(SPK_SIM.name, []).append(
+                        self._spk.score(item.id, real, synth, rate))
+                except ValueError as err:
+                    notes.append(f"{item.id}: {err}")
+            if self.with_dnsmos:
+                for ref, name in (("", "dnsmos"), ("reference", "dnsmos@reference")):
+                    value, note = self.dnsmos(clips[ref][item.id], rate)
+                    values.setdefault(name, []).append(value)
+                    notes += [f"{item.id} ({ref or 'synthesized'}): {note}"] if note else []
+            if k < self.n_samples:
+                kinds = [("synthesized", synth)] + ([("reference", real)] if with_reference
+                                                    else [])
+                for kind, samples in kinds:
+                    who = label if kind == "synthesized" else "reference"
+                    path = save_audio(out_dir / _safe(who) / f"{_safe(item.id)}.{kind}.wav",
+                                      samples, rate)
+                    artifacts.append(Artifact(run, label, self.name, seed, "audio",
+                                              f"{kind} {item.id}", str(path)))
+        means = mean_scores(values)
+        for ref, signals in clips.items():
+            rates = judge.score(signals, rate)
+            for metric in (CER, WER):
+                means[metric.name + (f"@{ref}" if ref else "")] = rates[metric.name]
+        recorded = [(m.name, m.higher_is_better) for m in self.audio_metrics] + [
+            (f"{m.name}@{ref}", m.higher_is_better) for ref in REFERENCES for m in (CER, WER)] \
+            + [("dnsmos@reference", True)]
+        results = [Result(run, label, tier, self.name, name, means[name], seed, hib)
+                   for name, hib in recorded if name in means]
+        return ResynthOutcome(results, artifacts, means, len(items), notes)
+
+
+def _with_narrowband_twins(data: TaskData, arrays: dict[str, np.ndarray], mel: Any
+                           ) -> TaskData:
+    """``data`` plus, for each train item, a ``<id>#nb`` twin whose log-mel (added to
+    ``arrays``) is of the audio band-limited to 4 kHz (through 8 kHz and back)."""
+    from ...audio import load_audio, resample
+
+    twins = []
+    targets = dict(data.targets)
+    for it in data.train:
+        wav = load_audio(it.path, mel.sample_rate).samples
+        narrow = resample(resample(wav, mel.sample_rate, 8000), 8000, mel.sample_rate)
+        twin = replace(it, id=it.id + "#nb")
+        arrays[twin.id] = mel.encode(narrow, mel.sample_rate)
+        targets[twin.id] = data.targets[it.id]
+        twins.append(twin)
+    return TaskData([*data.train, *twins], data.valid, data.test, data.classes, targets)
