@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..data.manifest import ManifestItem, write_manifest
 from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
-from .db import Artifact, Result, ResultsDB
+from .cells import (
+    CellContext,
+    CellOutcome,
+    cannot_predict,
+    first_line,
+    run_head_cell,
+    run_resynth_cell,
+    run_token_head_cell,
+)
+from .db import ResultsDB
 from .features import CONTINUOUS_MEL, ContinuousMel, FeatureSource, TokenizerSource, encode_items
-from .tasks import AnyTask, ASRTask, ResynthTask, Task, TaskData, make_task
+from .tasks import AnyTask, ASRTask, ResynthTask, TaskData, make_task
 from .tasks.corpora import find_corpora, load_corpus
 from .tasks.frames import TokenTargetTask
-from .tasks.loop import TrainConfig, input_stride, train_and_evaluate
+from .tasks.loop import TrainConfig
 
 __all__ = ["BenchError", "BenchConfig", "CellOutcome", "BenchSummary", "run_benchmark",
            "bitrate_tier", "parse_tokenizer_spec", "DEFAULT_TOKENIZERS", "DEFAULT_TASKS",
@@ -100,21 +109,6 @@ class BenchConfig:
         """``run``, or "embedded" / "data-<folder name>" (+ "-full")."""
         base = self.run or ("embedded" if self.data is None else f"data-{Path(self.data).name}")
         return base + ("-full" if self.full and not self.run else "")
-
-
-@dataclass
-class CellOutcome:
-    """One cell: ``status`` "done", "skipped" (already in the DB), "failed", "no-decoder"
-    (a generative task on a tokenizer without a decoder) or "unsupported" (the task's head
-    cannot take this input); ``error`` says why for the last three."""
-
-    tokenizer: str
-    task: str
-    seed: int
-    status: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    seconds: float = 0.0
-    error: str = ""
 
 
 @dataclass
@@ -312,108 +306,15 @@ class _Runner:
         tier = bitrate_tier(report.bitrate_bps)
         self.db.add_cell(report.to_results(self.run, label, tier))
 
-    def run_cell(self, label: str, tier: str, task: Task, seed: int, source: FeatureSource,
-                 arrays: dict[str, Any]) -> CellOutcome:
-        """Train + test one head; store its results and codebook weights as one DB cell."""
-        from .cost import measure_call
+    def cell(self, label: str, tier: str) -> CellContext:
+        """What computing one of this tokenizer's cells needs from the run."""
+        return CellContext(self.run, label, tier, self.db, self.cfg.out, self.cfg.device,
+                           self.cfg.full, self.console)
 
+    def train_config(self, task: AnyTask, seed: int) -> TrainConfig:
+        """The head settings of ``task`` for ``seed`` (``cfg.train`` overrides the default)."""
         base = self.cfg.train or default_train(task, self.cfg.full)
-        train_cfg = replace(base, seed=seed, device=self.cfg.device)
-        data = self.data[task.name]
-        measured = measure_call(
-            lambda: train_and_evaluate(task, data, arrays, source.spec, train_cfg), self.cfg.device)
-        result = measured.output
-        missing = [m.name for m in task.metrics if m.name not in result.metrics]
-        if missing:
-            raise ValueError(f"task {task.name}: test split gave no {missing} "
-                             f"(got {sorted(result.metrics)})")
-        results = [Result(self.run, label, tier, task.name, m.name, float(result.metrics[m.name]),
-                          seed, m.higher_is_better, measured.seconds, measured.peak_mb)
-                   for m in task.metrics]
-        self.db.add_cell(results, _weights_artifacts(self.run, label, task.name, seed, source,
-                                                     result.codebook_weights, train_cfg))
-        return CellOutcome(label, task.name, seed, "done", dict(result.metrics),
-                           measured.seconds)
-
-    def run_resynth(self, label: str, tier: str, task: ResynthTask,
-                    source: FeatureSource) -> CellOutcome:
-        """Resynthesize the task's test slice and store its scores and audio clips as one
-        cell; a source without decoder gives status "no-decoder" (nothing stored, so the
-        ranking lists the task as missing for it)."""
-        from .cost import measure_call
-
-        tok = source.tokenizer if isinstance(source, TokenizerSource) else None
-        if tok is None or not _has_decoder(source):
-            self.console.print(f"  {label:>16} | {task.name:<18} no decoder: reported missing")
-            return CellOutcome(label, task.name, 0, "no-decoder", error="no decoder")
-        items = task.select(self.data[task.name], self.cfg.full)
-        with_ref = not any(a.task == task.name and a.name.startswith("reference ")
-                           for a in self.db.artifacts(self.run, "audio"))
-        out_dir = (self.cfg.out / "audio" / _safe(self.run) / task.name).resolve()
-        try:
-            measured = measure_call(lambda: task.run(
-                tok, items, out_dir, run=self.run, label=label, tier=tier,
-                with_reference=with_ref, device=self.cfg.device), self.cfg.device)
-        except (ValueError, RuntimeError) as err:
-            self.console.print(f"[red]{label} / {task.name} failed:[/] {_first(err)}")
-            return CellOutcome(label, task.name, 0, "failed", error=_first(err))
-        out = measured.output
-        self.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
-                          for r in out.results], out.artifacts)
-        text = " ".join(f"{k}={v:.3f}" for k, v in out.metrics.items())
-        self.console.print(f"  {label:>16} | {task.name:<18} {out.n_items} items: {text} "
-                           f"({measured.seconds:.1f} s)")
-        return CellOutcome(label, task.name, 0, "done", out.metrics, measured.seconds)
-
-    def _cannot_predict(self, task: TokenTargetTask, source: FeatureSource, seed: int
-                        ) -> CellOutcome | None:
-        """A "no-decoder" or "unsupported" cell when ``task`` cannot predict (and decode)
-        ``source``'s tokens; None when it can."""
-        label = source.name
-        if not _has_decoder(source):
-            self.console.print(f"  {label:>16} | {task.name:<18} no decoder: reported missing")
-            return CellOutcome(label, task.name, seed, "no-decoder", error="no decoder")
-        cfg = self.cfg.train or default_train(task, self.cfg.full)
-        reason = task.unsupported(source.spec, input_stride(source.spec, cfg))
-        if reason is None:
-            return None
-        self.console.print(f"  {label:>16} | {task.name:<18} unsupported: {reason}")
-        return CellOutcome(label, task.name, seed, "unsupported", error=reason)
-
-    def run_token_head(self, label: str, tier: str, task: TokenTargetTask, seed: int,
-                       source: FeatureSource, arrays: dict[str, Any]) -> CellOutcome:
-        """Train a generative head that predicts this tokenizer's tokens (enhancement, TTS),
-        decode its test slice and store scores, token accuracy and clips as one cell."""
-        from .cost import measure_call
-
-        tok = source.tokenizer if isinstance(source, TokenizerSource) else None
-        assert tok is not None and tok.info.has_decoder
-        base = self.cfg.train or default_train(task, self.cfg.full)
-        train_cfg = replace(base, seed=seed, device=self.cfg.device)
-        bound = task.bind(self.data[task.name], arrays, source.spec)
-        with_ref = not any(a.task == task.name and a.name.startswith("reference ")
-                           for a in self.db.artifacts(self.run, "audio"))
-        out_dir = (self.cfg.out / "audio" / _safe(self.run) / task.name).resolve()
-
-        def work() -> tuple[Any, Any]:
-            trained = train_and_evaluate(task, bound.data, bound.inputs, source.spec, train_cfg)
-            assert trained.model is not None
-            scored = task.score(trained.model, tok, task.select(bound.data, self.cfg.full),
-                                bound, arrays, out_dir, run=self.run, label=label, tier=tier,
-                                seed=seed, with_reference=with_ref, device=self.cfg.device)
-            return trained, scored
-
-        measured = measure_call(work, self.cfg.device)
-        trained, scored = measured.output
-        tokens = [Result(self.run, label, tier, task.name, name, float(value), seed, True)
-                  for name, value in trained.metrics.items()]
-        results = [replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
-                   for r in [*scored.results, *tokens]]
-        artifacts = [*scored.artifacts, *_weights_artifacts(
-            self.run, label, task.name, seed, source, trained.codebook_weights, train_cfg)]
-        self.db.add_cell(results, artifacts)
-        metrics = {**scored.metrics, **trained.metrics}
-        return CellOutcome(label, task.name, seed, "done", metrics, measured.seconds)
+        return replace(base, seed=seed, device=self.cfg.device)
 
     def run_tokenizer(self, spec: str) -> None:
         """Every pending cell of one tokenizer (nothing is built when none is pending)."""
@@ -428,41 +329,35 @@ class _Runner:
         spec_in = source.spec
         tier = bitrate_tier(None if spec_in.kind == "features" else _bitrate(source))
         encoded: dict[str, dict[str, Any]] = {}
+        ctx = self.cell(label, tier)
         for task in self.tasks:
             for seed in todo.get(task.name, []):
                 if isinstance(task, ResynthTask):
-                    self.cells.append(self.run_resynth(label, tier, task, source))
+                    self.cells.append(run_resynth_cell(ctx, task, self.data[task.name], source))
                     continue
-                if isinstance(task, TokenTargetTask) and (skip := self._cannot_predict(
-                        task, source, seed)) is not None:
+                train_cfg = self.train_config(task, seed)
+                if isinstance(task, TokenTargetTask) and (skip := cannot_predict(
+                        ctx, task, source, seed, train_cfg)) is not None:
                     self.cells.append(skip)
                     continue
                 if task.corpus not in encoded:
                     items = _corpus_items(self.data, self.tasks, task.corpus)
                     encoded[task.corpus] = encode_items(source, items,
                                                         self.cfg.out / "cache").arrays
+                run = run_token_head_cell if isinstance(task, TokenTargetTask) else run_head_cell
                 try:
-                    if isinstance(task, TokenTargetTask):
-                        outcome = self.run_token_head(label, tier, task, seed, source,
-                                                      encoded[task.corpus])
-                    else:
-                        outcome = self.run_cell(label, tier, task, seed, source,
-                                                encoded[task.corpus])
+                    outcome = run(ctx, task, self.data[task.name], source, encoded[task.corpus],
+                                  train_cfg)
                 except (ValueError, RuntimeError) as err:
-                    outcome = CellOutcome(label, task.name, seed, "failed", error=_first(err))
+                    outcome = CellOutcome(label, task.name, seed, "failed", error=first_line(err))
                     self.console.print(f"[red]{label} / {task.name} failed:[/] {outcome.error}")
                     self.cells.append(outcome)
                     continue
                 self.cells.append(outcome)
-                text = " ".join(f"{k}={v:.3f}" for k, v in outcome.metrics.items())
+                text = " ".join(f"{k}={v:.3f}" for k, v in outcome.metrics.items()
+                                if "@" not in k)  # references go to the DB and report
                 self.console.print(f"  {label:>16} | {task.name:<18} seed {seed}: {text} "
                                    f"({outcome.seconds:.1f} s)")
-
-
-def _first(err: BaseException) -> str:
-    """The first line of an error message (or the error's type name)."""
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _bitrate(source: FeatureSource) -> float:
@@ -481,21 +376,6 @@ def _corpus_items(data: dict[str, TaskData], tasks: list[AnyTask], corpus: str
             for it in task.input_items(data[task.name]):
                 seen.setdefault(it.id, it)
     return list(seen.values())
-
-
-def _has_decoder(source: FeatureSource) -> bool:
-    return isinstance(source, TokenizerSource) and source.tokenizer.info.has_decoder
-
-
-def _weights_artifacts(run: str, label: str, task: str, seed: int, source: FeatureSource,
-                       weights: list[float] | None, train_cfg: TrainConfig) -> list[Artifact]:
-    """The head's per-codebook weights as a ``codebook_weights`` artifact (none for
-    continuous input)."""
-    if weights is None:
-        return []
-    payload = json.dumps({"names": list(source.spec.codebook_names), "weights": weights,
-                          "combine": train_cfg.combine})
-    return [Artifact(run, label, task, seed, "codebook_weights", "codebook_weights", payload)]
 
 
 def _cap(data: TaskData, max_items: int | None) -> TaskData:
@@ -529,7 +409,7 @@ def run_benchmark(cfg: BenchConfig, registry: Registry = REGISTRY) -> BenchSumma
         try:
             runner.run_tokenizer(spec)
         except (TokenizerError, AudioError, ImportError, ValueError, RuntimeError) as err:
-            msg = _first(err)
+            msg = first_line(err)
             runner.console.print(f"[red]{_label(spec)} failed:[/] {msg}")
             for task in runner.tasks:
                 for seed in range(cfg.seeds):
