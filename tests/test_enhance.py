@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,9 @@ def test_runner_enhances_codec2_and_reports_the_rest(synth_root: Path, tmp_path:
     with ResultsDB(summary.db_path) as db:
         results = [r for r in db.results(summary.run) if r.task == "enhance"]
         audio = [a for a in db.artifacts(summary.run, "audio") if a.task == "enhance"]
+        weights = [json.loads(a.payload) for a in db.artifacts(summary.run, "codebook_weights")
+                   if a.task == "enhance"]
+    assert len(weights) == 1 and len(weights[0]["names"]) == len(weights[0]["weights"]) > 1
     names = [r.metric for r in results]
     assert names[0] == "pesq" and {"stoi", "si_sdr", "pesq@noisy", "pesq@noisy_tokens",
                                    "pesq@clean_tokens", "token_accuracy",

@@ -11,7 +11,7 @@ from audiotokens.bench.db import ResultsDB
 from audiotokens.bench.features import InputSpec
 from audiotokens.bench.heads import TokenEmbedding
 from audiotokens.bench.runner import CORPUS_TASKS, BenchConfig, run_benchmark
-from audiotokens.bench.tasks import TaskData, TTSTask, make_task
+from audiotokens.bench.tasks import TTSTask, make_task
 from audiotokens.bench.tasks.loop import TrainConfig, build_model, train_and_evaluate
 from audiotokens.bench.tasks.tts import SILENCE, phone_frames
 from audiotokens.data import ManifestItem
@@ -95,6 +95,8 @@ def test_runner_scores_tts_with_the_judge(synth_root: Path, tmp_path: Path) -> N
     with ResultsDB(summary.db_path) as db:
         results = [r for r in db.results(summary.run) if r.task == "tts"]
         audio = [a for a in db.artifacts(summary.run, "audio") if a.task == "tts"]
+        weights = [a for a in db.artifacts(summary.run, "codebook_weights") if a.task == "tts"]
+    assert not weights  # the head reads phones, not the tokenizer's codebooks
     values = {r.metric: r.value for r in results}
     assert results[0].metric == "cer" and not results[0].higher_is_better
     assert {"wer", "cer@reference", "cer@clean_tokens", "token_accuracy"} <= set(values)

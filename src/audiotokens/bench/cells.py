@@ -182,9 +182,10 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
               for name, value in trained.metrics.items()]
     results = [replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
                for r in [*scored.results, *tokens]]
-    names = task.input_spec(source.spec, bound.data).codebook_names
+    reads_tokens = task.input_spec(source.spec, bound.data) == source.spec  # not TTS phones
     artifacts = [*scored.artifacts, *_weights_artifacts(
-        ctx, task.name, seed, names, trained.codebook_weights, train_cfg.combine)]
+        ctx, task.name, seed, source.spec.codebook_names,
+        trained.codebook_weights if reads_tokens else None, train_cfg.combine)]
     ctx.db.add_cell(results, artifacts)
     return CellOutcome(ctx.label, task.name, seed, "done", {**scored.metrics, **trained.metrics},
                        measured.seconds)
