@@ -12,6 +12,7 @@ from audiotokens.bench.features import InputSpec
 from audiotokens.bench.heads import TokenEmbedding
 from audiotokens.bench.runner import CORPUS_TASKS, BenchConfig, run_benchmark
 from audiotokens.bench.tasks import TTSTask, make_task
+from audiotokens.bench.tasks.durations import Segments, fit_durations, segment_frames, segments
 from audiotokens.bench.tasks.loop import TrainConfig, build_model, train_and_evaluate
 from audiotokens.bench.tasks.tts import SILENCE, phone_frames
 from audiotokens.data import ManifestItem
@@ -28,6 +29,30 @@ def test_phone_frames_follow_the_alignment_on_the_frame_grid() -> None:
     assert frames.shape == (7, 1) and frames.dtype == np.int64
     assert frames[:, 0].tolist() == [2, 2, 1, 1, 1, 1, 0]
     assert phone_frames(alignment, 13, 50.0, {"t": 5})[10:, 0].tolist() == [5, 5, 0]
+
+
+def test_segments_cover_the_utterance_with_pauses() -> None:
+    alignment = [("h", 0.05, 0.1), ("a", 0.1, 0.2), ("x", 0.25, 0.3)]
+    seg = segments(alignment, 0.5, {SILENCE: 0, "a": 1, "h": 2})
+    assert seg.ids.tolist() == [0, 2, 1, 0, 0, 0]  # pause, h, a, pause, x (unknown), pause
+    assert seg.seconds.sum() == pytest.approx(0.5)
+    assert seg.seconds.tolist() == pytest.approx([0.05, 0.05, 0.1, 0.05, 0.05, 0.2])
+    # with the true durations the frames equal the alignment's own
+    index = {SILENCE: 0, "a": 1, "h": 2}
+    assert np.array_equal(segment_frames(seg, 50.0), phone_frames(alignment, 25, 50.0, index))
+    assert segment_frames(seg, 50.0, n_frames=30).shape == (30, 1)
+
+
+def test_duration_model_learns_per_phone_durations() -> None:
+    rng = np.random.default_rng(0)
+    data = []
+    for _ in range(64):  # phone k lasts 20 * (k + 1) ms, +-10 %
+        ids = rng.integers(0, 5, 12)
+        data.append(Segments(ids, 0.02 * (ids + 1) * rng.uniform(0.9, 1.1, 12)))
+    model = fit_durations(data, 5, steps=300)
+    test = np.array([0, 4, 2, 1, 3])
+    assert np.abs(model.predict(test) - 0.02 * (test + 1)).max() < 0.012
+    assert np.all(model.predict(test) >= 0)
 
 
 def _item(i: int, split: str | None = "train") -> ManifestItem:
@@ -99,7 +124,9 @@ def test_runner_scores_tts_with_the_judge(synth_root: Path, tmp_path: Path) -> N
     assert not weights  # the head reads phones, not the tokenizer's codebooks
     values = {r.metric: r.value for r in results}
     assert results[0].metric == "cer" and not results[0].higher_is_better
-    assert {"wer", "cer@reference", "cer@clean_tokens", "token_accuracy"} <= set(values)
+    assert {"wer", "cer@reference", "cer@clean_tokens", "cer@oracle_durations", "token_accuracy",
+            "duration_mae_ms"} <= set(values)
+    assert 0.0 < values["duration_mae_ms"] < 500.0
     assert all(0.0 <= values[k] for k in ("cer", "cer@reference", "cer@clean_tokens"))
     assert {a.name.split()[0] for a in audio} == {"synthesized", "reference"}
     assert all(Path(a.payload).is_file() for a in audio)

@@ -1,19 +1,20 @@
 """Text-to-speech on tokens: phone frames in, a tokenizer's tokens out, decoded to audio.
 
 The corpus is a single synthetic voice with phone alignments (espeak-ng's phoneme events, see
-:mod:`audiotokens.data.synth`). Each item's phones are laid out on the tokenizer's frame grid
-(frame ``t`` gets the phone sounding at ``(t + 0.5) / frame_rate``, silence elsewhere): the
-durations come from the alignment, so this measures how well a tokenizer's tokens can be
-*predicted* from the phone sequence (the acoustic model), not duration modelling. A
+:mod:`audiotokens.data.synth`). In training, each item's phones are laid out on the
+tokenizer's frame grid from the alignment (frame ``t`` gets the phone sounding at
+``(t + 0.5) / frame_rate``, silence elsewhere) and a
 :class:`~audiotokens.bench.heads.TokenEnhancer` learns the tokens per frame (cross-entropy on
-crops, early stopping on token accuracy); the test items' predicted tokens are decoded and
-scored:
+crops, early stopping on token accuracy). At test time the phone and pause sequence is given
+and the durations come from a duration model trained once per run on the training split
+(:mod:`.durations`); the predicted tokens are decoded and scored:
 
 - **CER** (primary, recorded first) and WER of an ASR judge: a CTC head trained once per run
   on continuous log-mel of the task's training audio (the "ASR on continuous features" of
-  DASB's TTS scoring). ``cer@reference`` is the judge on the real test audio (its own floor)
-  and ``cer@clean_tokens`` on the test audio's tokens decoded unchanged (the tokenizer's
-  floor);
+  DASB's TTS scoring). ``cer@oracle_durations`` uses the aligned durations instead (the
+  acoustic model alone), ``cer@reference`` is the judge on the real test audio (its own
+  floor) and ``cer@clean_tokens`` on the test audio's tokens decoded unchanged (the
+  tokenizer's floor); ``duration_mae_ms`` is the duration model's mean absolute error;
 - speaker similarity to the real recording (resemblyzer), when installed;
 - DNSMOS overall MOS (speechmos), when installed, with ``dnsmos@reference``.
 """
@@ -30,6 +31,7 @@ from ...data.manifest import ManifestItem
 from ..db import Artifact, Result
 from ..features import InputSpec
 from .base import Metric, TaskData
+from .durations import Segments, segment_frames, segments
 from .frames import DNSMOS_METRIC, Bound, TokenTargetTask, mean_scores
 from .generative import SPK_SIM, ResynthOutcome, SpeakerSimilarity, _safe
 from .generative import speaker_similarity_available as _spk_available
@@ -39,7 +41,7 @@ __all__ = ["TTSTask", "SILENCE", "phone_frames", "Judge"]
 
 SILENCE = "<sil>"
 CER, WER = Metric("cer", False), Metric("wer", False)
-REFERENCES = ("reference", "clean_tokens")
+REFERENCES = ("oracle_durations", "reference", "clean_tokens")
 
 
 def phone_frames(alignment: list[tuple[str, float, float]], n_frames: int, frame_rate: float,
@@ -95,6 +97,7 @@ class TTSTask(TokenTargetTask):
         self.judge_steps = judge_steps
         self.with_speaker = _spk_available()
         self._judge: Judge | None = None
+        self._durations: Any = None
         self._spk: SpeakerSimilarity | None = None
 
     @property
@@ -156,6 +159,17 @@ class TTSTask(TokenTargetTask):
         self._judge = Judge(asr, asr_data, trained.model, device)
         return self._judge
 
+    def duration_model(self, data: TaskData) -> Any:
+        """The :class:`~.durations.DurationPredictor` for ``data`` (trained on its train split
+        on first use, then kept)."""
+        if self._durations is None:
+            from .durations import fit_durations
+
+            index = {p: i for i, p in enumerate(data.classes)}
+            train = [segments(it.alignment or [], it.duration, index) for it in data.train]
+            self._durations = fit_durations([s for s in train if len(s.ids)], len(data.classes))
+        return self._durations
+
     def score(self, model: Any, tokenizer: Any, items: list[ManifestItem], bound: Bound,
               arrays: dict[str, np.ndarray], out_dir: Path, *, run: str, label: str,
               tier: str, seed: int = 0, with_reference: bool = True,
@@ -175,11 +189,19 @@ class TTSTask(TokenTargetTask):
         artifacts: list[Artifact] = []
         notes: list[str] = []
         rate = 0
+        durations = self.duration_model(bound.data)
+        index = {p: i for i, p in enumerate(bound.data.classes)}
         for k, item in enumerate(items):
             audio = load_audio(item.path)  # scored at the file's own rate, like resynthesis
             real, rate = audio.samples, audio.sample_rate
-            synth = self.decode(tokenizer, self.predict(model, bound.inputs[item.id], device),
-                                rate)
+            true = segments(item.alignment or [], item.duration, index)
+            guess = Segments(true.ids, durations.predict(true.ids))
+            values.setdefault("duration_mae_ms", []).append(
+                1000.0 * float(np.mean(np.abs(guess.seconds - true.seconds))))
+            frames = segment_frames(guess, tokenizer.info.frame_rate)
+            synth = self.decode(tokenizer, self.predict(model, frames, device), rate)
+            clips["oracle_durations"][item.id] = self.decode(
+                tokenizer, self.predict(model, bound.inputs[item.id], device), rate)
             clips[""][item.id], clips["reference"][item.id] = synth, real
             clips["clean_tokens"][item.id] = self.decode(tokenizer, arrays[item.id], rate)
             if self._spk is not None:
@@ -209,7 +231,7 @@ class TTSTask(TokenTargetTask):
                 means[metric.name + (f"@{ref}" if ref else "")] = rates[metric.name]
         recorded = [(m.name, m.higher_is_better) for m in self.audio_metrics] + [
             (f"{m.name}@{ref}", m.higher_is_better) for ref in REFERENCES for m in (CER, WER)] \
-            + [("dnsmos@reference", True)]
+            + [("dnsmos@reference", True), ("duration_mae_ms", False)]
         results = [Result(run, label, tier, self.name, name, means[name], seed, hib)
                    for name, hib in recorded if name in means]
         return ResynthOutcome(results, artifacts, means, len(items), notes)
