@@ -65,6 +65,13 @@ def test_tiers_and_specs() -> None:
         "mel-kmeans", {"k": 64, "dedup": True})
     with pytest.raises(ValueError, match="key=value"):
         parse_tokenizer_spec("mel-kmeans:64")
+    from audiotokens.cli.bench import _split
+
+    specs = _split(["mulaw,hubert:layers=[1,2]:k=50", " codec2 ,",
+                    "continuous-hubert:model=m:layers=[6,9]"])
+    assert specs == ("mulaw", "hubert:layers=[1,2]:k=50", "codec2",
+                     "continuous-hubert:model=m:layers=[6,9]")
+    assert parse_tokenizer_spec(specs[1]) == ("hubert", {"layers": [1, 2], "k": 50})
 
 
 def test_cli_runs_prints_leaderboard_and_resumes(synth_root: Path, tmp_path: Path,

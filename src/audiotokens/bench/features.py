@@ -1,10 +1,12 @@
 """What a benchmark head reads: token ids or continuous features per item, cached on disk.
 
 A :class:`TokenizerSource` wraps any :class:`~audiotokens.tokenizers.base.Tokenizer`
-([T, C] int64 ids); :class:`ContinuousMel` is the continuous baseline ("continuous-mel",
-[T, 80] float32 log-mel at 50 frames/s). :func:`encode_items` encodes a list of manifest items
-once per source and corpus and keeps the result in a safetensors file keyed by the source's
-checksum and the item list, so a resumed benchmark never re-encodes.
+([T, C] int64 ids); the continuous baselines are :class:`ContinuousMel` ("continuous-mel",
+[T, 80] float32 log-mel at 50 frames/s) and :class:`ContinuousSSL` ("continuous-hubert" etc.:
+the hidden states of chosen layers of an SSL model, concatenated). :func:`encode_items`
+encodes a list of manifest items once per source and corpus and keeps the result in a
+safetensors file keyed by the source's checksum and the item list, so a resumed benchmark
+never re-encodes.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from ..audio import load_audio
 from ..data.manifest import ManifestItem
 from ..tokenizers.base import Tokenizer
 
-__all__ = ["INPUT_KINDS", "CONTINUOUS_MEL", "InputSpec", "FeatureSource", "TokenizerSource",
-           "ContinuousMel", "EncodedItems", "encode_items"]
+__all__ = ["INPUT_KINDS", "CONTINUOUS_MEL", "CONTINUOUS_PREFIX", "InputSpec", "FeatureSource",
+           "TokenizerSource", "ContinuousMel", "ContinuousSSL", "EncodedItems", "encode_items"]
 
 INPUT_KINDS = ("tokens", "features")
-CONTINUOUS_MEL = "continuous-mel"
+CONTINUOUS_PREFIX = "continuous-"
+CONTINUOUS_MEL = CONTINUOUS_PREFIX + "mel"
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,57 @@ class ContinuousMel:
             raise ValueError(f"{self.name} needs {self.cfg.sample_rate} Hz, got {sample_rate}")
         wav = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).to(self.device)
         return log_mel(wav, self.cfg).cpu().numpy()
+
+
+class ContinuousSSL:
+    """The continuous SSL baseline: hidden states of ``layers`` of an SSL backbone (hub id or
+    local folder, as the semantic tokenizers load it), concatenated -> float32 [T, L * D]."""
+
+    def __init__(self, family: str, model: str, layers: list[int] | tuple[int, ...],
+                 device: str = "cpu") -> None:
+        from ..tokenizers.features import build_backbone
+
+        self.layers = tuple(int(x) for x in layers)
+        if not self.layers:
+            raise ValueError(f"{CONTINUOUS_PREFIX}{family} needs layers=[...] (one or more)")
+        self.backbone = build_backbone(family, model, max_layer=max(self.layers)).to(device)
+        self.backbone.check_layers(self.layers)
+        self.model = str(model)
+        self.name = f"{CONTINUOUS_PREFIX}{family}"
+
+    @property
+    def spec(self) -> InputSpec:
+        """Feature spec: n_features = layers x hidden size, at the model's frame rate."""
+        return InputSpec("features", self.backbone.frame_rate,
+                         n_features=self.backbone.dim * len(self.layers))
+
+    @property
+    def sample_rate(self) -> int:
+        """16000 Hz."""
+        return self.backbone.sample_rate
+
+    def key(self) -> str:
+        """A hash of the backbone, the layers and (for a local folder) its files' sizes and
+        modification times, so changed weights are never served from the cache."""
+        h = hashlib.sha256(f"{self.backbone.source}\t{self.layers}".encode())
+        folder = Path(self.model)
+        if folder.is_dir():
+            for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+                st = f.stat()
+                h.update(f"{f.relative_to(folder)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+    def encode(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
+        """Mono float32 [N] at 16 kHz -> float32 [T, L * D]."""
+        import torch
+
+        if sample_rate != self.sample_rate:
+            raise ValueError(f"{self.name} needs {self.sample_rate} Hz, got {sample_rate}")
+        wav = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))[None]
+        with torch.no_grad():
+            out = self.backbone.forward(wav.to(self.backbone.device),
+                                        torch.tensor([wav.shape[1]]), self.layers)
+        return torch.cat([f[0] for f in out.features], -1).cpu().numpy()
 
 
 @dataclass

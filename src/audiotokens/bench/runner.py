@@ -27,7 +27,15 @@ from .cells import (
     run_token_head_cell,
 )
 from .db import ResultsDB
-from .features import CONTINUOUS_MEL, ContinuousMel, FeatureSource, TokenizerSource, encode_items
+from .features import (
+    CONTINUOUS_MEL,
+    CONTINUOUS_PREFIX,
+    ContinuousMel,
+    ContinuousSSL,
+    FeatureSource,
+    TokenizerSource,
+    encode_items,
+)
 from .tasks import AnyTask, ASRTask, ResynthTask, TaskData, make_task
 from .tasks.corpora import find_corpora, load_corpus
 from .tasks.frames import TokenTargetTask
@@ -281,6 +289,15 @@ class _Runner:
         if spec == CONTINUOUS_MEL:
             return ContinuousMel(self.cfg.device)
         name, options = parse_tokenizer_spec(spec)
+        if name.startswith(CONTINUOUS_PREFIX):  # e.g. continuous-hubert:model=...:layers=[6]
+            family = name[len(CONTINUOUS_PREFIX):]
+            unknown = sorted(set(options) - {"model", "layers"})
+            if unknown or "model" not in options or "layers" not in options:
+                raise ValueError(f"{spec}: a continuous SSL baseline takes model= (hub id or "
+                                 f"folder) and layers=[...]; got {sorted(options)}")
+            source = ContinuousSSL(family, options["model"], options["layers"], self.cfg.device)
+            source.name = _label(spec)
+            return source
         saved = self.cfg.out / "tokenizers" / _safe(self.run) / _safe(spec)
         if (saved / "config.json").is_file():
             tok = load_tokenizer(saved, self.registry)
@@ -320,8 +337,8 @@ class _Runner:
         """Every pending cell of one tokenizer (nothing is built when none is pending)."""
         label = _label(spec)
         todo = self.pending(label)
-        needs_cost = self.cfg.cost and spec != CONTINUOUS_MEL and not self.db.has_cell(
-            self.run, label, "cost", 0)
+        needs_cost = (self.cfg.cost and not spec.startswith(CONTINUOUS_PREFIX)
+                      and not self.db.has_cell(self.run, label, "cost", 0))
         if not todo and not needs_cost:
             return
         source = self.source(spec)

@@ -10,7 +10,17 @@ __all__ = ["register", "bench"]
 
 
 def _split(values: list[str] | None) -> tuple[str, ...]:
-    return tuple(v.strip() for text in values or [] for v in text.split(",") if v.strip())
+    """Comma-separated specs (commas inside [...] or {...} belong to a value, as in
+    ``hubert:layers=[3,7]``), over every repeated option value."""
+    out: list[str] = []
+    for text in values or []:
+        depth, start = 0, 0
+        for i, ch in enumerate(text + ","):
+            depth += (ch in "[{") - (ch in "]}")
+            if ch == "," and depth <= 0:
+                out.append(text[start:i].strip())
+                start = i + 1
+    return tuple(v for v in out if v)
 
 
 def bench(
