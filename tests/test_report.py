@@ -200,3 +200,22 @@ def test_report_renders_in_headless_chromium(tmp_path) -> None:
     assert len(dom.audio) == 1
     # the page's script counts images that decoded (naturalWidth > 0) once loaded
     assert re.search(r'data-images-loaded="5/5"', proc.stdout), proc.stdout[:300]
+
+
+def test_reference_metrics_get_their_own_table(tmp_path: Path) -> None:
+    path = tmp_path / "results.db"
+    with ResultsDB(path) as db:
+        for tok, pesq in (("A", 1.4), ("B", 1.2)):
+            db.add_cell([r(tok, "medium", "enhance", "pesq", pesq, True),
+                         r(tok, "medium", "enhance", "stoi", 0.5, True),
+                         r(tok, "medium", "enhance", "pesq@noisy", 1.9, True),
+                         r(tok, "medium", "enhance", "pesq@clean_tokens", 2.5, True)])
+    with ResultsDB(path) as db:
+        page = render_report(db)
+    titles = re.findall(r"<h4>([^<]+)</h4>", page)
+    assert titles.index("enhance") + 1 == titles.index("enhance: references")
+    main_table = page.split("<h4>enhance</h4>")[1].split("<h4>")[0]
+    refs_table = page.split("<h4>enhance: references</h4>")[1].split("<h4>")[0]
+    assert "pesq ↑ ★" in main_table and "stoi" in main_table and "@" not in main_table
+    assert "pesq@noisy" in refs_table and "pesq@clean_tokens" in refs_table
+    assert "1.9" in refs_table and "stoi" not in refs_table

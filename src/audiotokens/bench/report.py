@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .cost import COST_TASK
-from .db import Artifact, Result, ResultsDB, summarize
+from .db import Artifact, CellSummary, Result, ResultsDB, summarize
 from .ranking import Leaderboard, Ranking, rank_results
 
 __all__ = ["ReportSummary", "render_report", "write_report", "MAX_AUDIO_BYTES"]
@@ -114,6 +114,15 @@ def _leaderboard(page: _Page, board: Leaderboard, title: str) -> None:
     _table(page, f"leaderboard scope-{_e(board.scope)}", header, rows, name_cols=3)
 
 
+def _cell(s: CellSummary | None) -> str:
+    """One table cell: the mean (± 95 % CI over seeds), or "–" when there is no value."""
+    if s is None:
+        return "–"
+    if s.ci95 is None:
+        return _fmt(s.mean)
+    return f'{_fmt(s.mean)} ± {_fmt(s.ci95)} <span class="muted">(n={s.n})</span>'
+
+
 def _task_tables(page: _Page, results: list[Result], ranking: Ranking) -> None:
     summaries = summarize(results)
     for task in [*ranking.primary, *([COST_TASK] if any(r.task == COST_TASK for r in results)
@@ -125,30 +134,25 @@ def _task_tables(page: _Page, results: list[Result], ranking: Ranking) -> None:
                  if t.task == task for s in t.scores}
         entries.sort(key=lambda e: (order.get(e, float("inf")), e))
         by_key = {(s.tokenizer, s.bitrate_tier, s.metric): s for s in rows_of}
-        header = ["tokenizer", "tier"]
-        for m in metrics:
-            s0 = next(s for s in rows_of if s.metric == m)
-            star = " ★" if ranking.primary.get(task) == m else ""
-            header.append(f"{_e(m)} {'↑' if s0.higher_is_better else '↓'}{star}")
-        rows = []
-        for e in entries:
-            row = [_e(e[0]), _e(e[1])]
-            for m in metrics:
-                s = by_key.get((*e, m))
-                if s is None:
-                    row.append("–")
-                elif s.ci95 is None:
-                    row.append(_fmt(s.mean))
-                else:
-                    row.append(f"{_fmt(s.mean)} ± {_fmt(s.ci95)} "
-                               f'<span class="muted">(n={s.n})</span>')
-            rows.append(row)
-        for r in ranking.overall.rows:  # entries without this task are shown, not dropped
-            if task in r.missing:
-                rows.append([_e(r.tokenizer), _e(r.bitrate_tier),
-                             *(['<span class="muted">not measured</span>'] * len(metrics))])
-        page.add(f"<h4>{_e(task)}</h4>")
-        _table(page, f"task task-{_e(task)}", header, rows, name_cols=2)
+        # "<metric>@<reference>" values (enhancement, TTS) get a table of their own
+        groups = [(task, [m for m in metrics if "@" not in m]),
+                  (f"{task}: references", [m for m in metrics if "@" in m])]
+        for title, names in groups:
+            if not names:
+                continue
+            header = ["tokenizer", "tier"]
+            for m in names:
+                s0 = next(s for s in rows_of if s.metric == m)
+                star = " ★" if ranking.primary.get(task) == m else ""
+                header.append(f"{_e(m)} {'↑' if s0.higher_is_better else '↓'}{star}")
+            rows = [[_e(e[0]), _e(e[1]), *(_cell(by_key.get((*e, m))) for m in names)]
+                    for e in entries]
+            for r in ranking.overall.rows:  # entries without this task are shown, not dropped
+                if task in r.missing:
+                    rows.append([_e(r.tokenizer), _e(r.bitrate_tier),
+                                 *(['<span class="muted">not measured</span>'] * len(names))])
+            page.add(f"<h4>{_e(title)}</h4>")
+            _table(page, f"task task-{_e(task)}", header, rows, name_cols=2)
     page.add('<p class="muted">★ primary metric (ranked); ↑ higher is better, ↓ lower is '
              "better; ± is the 95 % Student-t confidence half-width over seeds; <em>not "
              "measured</em>: no result for that tokenizer (e.g. no decoder for a generative "
