@@ -159,6 +159,10 @@ def test_cli_noisy_and_pairs(tmp_path: Path, capsys) -> None:
     again = runner.invoke(app, ["data", "noisy", str(clean), "--out", str(out), "--snr", "5",
                                 "--kinds", "brown,babble", "--talkers", "2"])
     assert again.exit_code == 0 and "reused" in again.output
+    from audiotokens.bench.tasks.corpora import find_corpora, load_corpus
+
+    assert find_corpora(out) == {"noisy": out.resolve()}  # `bench --data` finds it
+    assert len(load_corpus("noisy", out)) == len(items)
     bad = runner.invoke(app, ["data", "noisy", str(clean), "--out", str(out), "--kinds", "rain"])
     assert bad.exit_code == 2 and "rain" in bad.output
 
