@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from audiotokens.bench.heads import TokenEmbedding, TokenEnhancer
 from audiotokens.bench.runner import CORPUS_TASKS, NOISY_SOURCES, BenchConfig, run_benchmark
 from audiotokens.bench.tasks import EnhanceTask, TaskData, collate, make_task
 from audiotokens.bench.tasks.base import IGNORE_INDEX
-from audiotokens.bench.tasks.enhance import CLEAN_SUFFIX
+from audiotokens.bench.tasks.enhance import clean_id
 from audiotokens.bench.tasks.loop import TrainConfig, build_model, train_and_evaluate
 from audiotokens.data import ManifestItem
 from audiotokens.metrics import dnsmos_available
@@ -45,8 +46,8 @@ def test_enhancer_shapes_vocab_mask_and_copy_bias() -> None:
 
 def _items(n: int, split: str) -> list[ManifestItem]:
     return [ManifestItem(id=f"{split}{i}", path=f"/nowhere/{split}{i}.wav", duration=1.0,
-                         speaker=f"{split}{i % 2}", split=split, clean_path=f"/clean/{i}.wav")
-            for i in range(n)]
+                         speaker=f"{split}{i % 2}", split=split,
+                         clean_path=f"/clean/{split}{i}.wav") for i in range(n)]
 
 
 def _shifted_arrays(items: list[ManifestItem], frames: int = 40) -> dict[str, np.ndarray]:
@@ -56,7 +57,7 @@ def _shifted_arrays(items: list[ManifestItem], frames: int = 40) -> dict[str, np
     for it in items:
         noisy = np.stack([rng.integers(0, v, frames) for v in VOCAB], -1)
         arrays[it.id] = noisy
-        arrays[it.id + CLEAN_SUFFIX] = (noisy + 1) % np.array(VOCAB)
+        arrays[clean_id(it)] = (noisy + 1) % np.array(VOCAB)
     return arrays
 
 
@@ -65,7 +66,7 @@ def test_bind_aligns_clean_tokens_and_collate_pads_with_ignore() -> None:
     items = _items(2, "train")
     data = TaskData(items, [], [], ())
     arrays = _shifted_arrays(items)
-    arrays["train0" + CLEAN_SUFFIX] = arrays["train0" + CLEAN_SUFFIX][:30]  # a shorter twin
+    arrays[clean_id(items[0])] = arrays[clean_id(items[0])][:30]  # a shorter clean twin
     arrays["train1"] = arrays["train1"][:25]
     bound = task.bind(data, arrays).data
     t0 = bound.targets["train0"]
@@ -75,8 +76,11 @@ def test_bind_aligns_clean_tokens_and_collate_pads_with_ignore() -> None:
     assert batch.targets.shape == (2, 40, 2) and batch.target_lengths.tolist() == [40, 25]
     assert (batch.targets[1, 25:] == IGNORE_INDEX).all()
     assert [it.id for it in task.input_items(data)] == ["train0", "train1",
-                                                        "train0#clean", "train1#clean"]
-    del arrays["train1" + CLEAN_SUFFIX]
+                                                        "clean:/clean/train0.wav",
+                                                        "clean:/clean/train1.wav"]
+    shared = TaskData([*items, replace(items[0], id="train0~n1")], [], [], ())
+    assert len(task.input_items(shared)) == 5  # a second mixture shares its clean twin
+    del arrays[clean_id(items[1])]
     with pytest.raises(ValueError, match="clean tokens of train1"):
         task.bind(data, arrays)
 

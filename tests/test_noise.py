@@ -101,6 +101,22 @@ def test_noisy_corpus_is_reproducible_and_reused(tmp_path: Path) -> None:
     assert not other.reused
 
 
+def test_train_items_get_extra_mixtures(tmp_path: Path) -> None:
+    items = _clean_items(tmp_path / "clean")
+    one = make_noisy_corpus(items, tmp_path / "one", NoiseConfig(seed=1))
+    three = make_noisy_corpus(items, tmp_path / "three", NoiseConfig(seed=1, train_copies=3))
+    n_train = sum(it.split == "train" for it in items)
+    assert len(three.items) == len(items) + 2 * n_train
+    extra = [it for it in three.items if "~n" in it.id]
+    assert {it.split for it in extra} == {"train"}
+    assert {it.clean_path for it in extra} == {c.path for c in items if c.split == "train"}
+    first = {it.id: it for it in three.items}
+    for it in one.items:  # the first mixture of each item is the same as with one copy
+        assert Path(it.path).read_bytes() == Path(first[it.id].path).read_bytes()
+    copies = [first[f"{items[-1].id}~n{k}"] for k in (1, 2)]
+    assert Path(copies[0].path).read_bytes() != Path(copies[1].path).read_bytes()
+
+
 def test_noisy_corpus_skips_bad_clean_files(tmp_path: Path) -> None:
     items = _clean_items(tmp_path / "clean")
     bad = tmp_path / "clean" / "broken.wav"
@@ -151,18 +167,21 @@ def test_cli_noisy_and_pairs(tmp_path: Path, capsys) -> None:
     runner = CliRunner()
     out = tmp_path / "noisy"
     result = runner.invoke(app, ["data", "noisy", str(clean), "--out", str(out), "--snr", "5",
-                                 "--kinds", "brown,babble", "--talkers", "2"])
+                                 "--kinds", "brown,babble", "--talkers", "2",
+                                 "--train-copies", "2"])
     assert result.exit_code == 0, result.output
-    assert f"mixed {len(items)} noisy items" in result.output
+    n_train = sum(it.split == "train" for it in items)
+    assert f"mixed {len(items) + n_train} noisy items" in result.output
     conditions = json.loads((out / "conditions.json").read_text())
     assert {c["snr_db"] for c in conditions.values()} == {5.0}
     again = runner.invoke(app, ["data", "noisy", str(clean), "--out", str(out), "--snr", "5",
-                                "--kinds", "brown,babble", "--talkers", "2"])
+                                "--kinds", "brown,babble", "--talkers", "2",
+                                "--train-copies", "2"])
     assert again.exit_code == 0 and "reused" in again.output
     from audiotokens.bench.tasks.corpora import find_corpora, load_corpus
 
     assert find_corpora(out) == {"noisy": out.resolve()}  # `bench --data` finds it
-    assert len(load_corpus("noisy", out)) == len(items)
+    assert len(load_corpus("noisy", out)) == len(items) + n_train
     bad = runner.invoke(app, ["data", "noisy", str(clean), "--out", str(out), "--kinds", "rain"])
     assert bad.exit_code == 2 and "rain" in bad.output
 
@@ -173,6 +192,7 @@ def test_cli_noisy_and_pairs(tmp_path: Path, capsys) -> None:
     assert result.exit_code == 0, result.output
     listed = read_manifest(pairs)
     assert len(listed) == len(items) and all(Path(it.clean_path).is_file() for it in listed)
+    # (pairs by file name: the extra "~n1" mixtures have no clean twin of their name)
     assert not Path(json.loads(pairs.read_text().splitlines()[0])["clean_path"]).is_absolute()
     with pytest.raises(SystemExit) as exit_info:
         main(["data", "pairs", str(tmp_path / "nowhere"), str(wavs), "--out", str(pairs)])

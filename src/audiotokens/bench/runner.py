@@ -221,8 +221,9 @@ class _Runner:
 
     def _noisy_corpus(self) -> Path:
         """Mix a noisy corpus from the first clean corpus of NOISY_SOURCES (kept in
-        ``out/corpus-noisy/<kind>`` and reused while the items and settings are the same)."""
-        from ..data.noise import make_noisy_corpus
+        ``out/corpus-noisy/<kind>`` and reused while the items and settings are the same);
+        ``--full`` makes three mixtures of each training utterance."""
+        from ..data.noise import NoiseConfig, make_noisy_corpus
 
         source = next((k for k in NOISY_SOURCES if k in self.corpora), None)
         if source is None:
@@ -231,7 +232,8 @@ class _Runner:
                                     f"clean one to mix ({', '.join(NOISY_SOURCES)}); found: "
                                     f"{found}")
         out = self.cfg.out / "corpus-noisy" / source
-        made = make_noisy_corpus(load_corpus(source, self.corpora[source]), out)
+        cfg = NoiseConfig(train_copies=3 if self.cfg.full else 1)
+        made = make_noisy_corpus(load_corpus(source, self.corpora[source]), out, cfg)
         if not made.reused:
             self.console.print(f"mixed {len(made.items)} noisy items from the {source} corpus "
                                f"into {out}")

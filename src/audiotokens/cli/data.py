@@ -193,6 +193,8 @@ def noisy(
                               "white, pink, brown, babble (other speakers of the split)."),
     talkers: int = typer.Option(3, help="Talkers mixed into one babble noise."),
     seed: int = typer.Option(0, help="Random seed: the same seed gives identical files."),
+    train_copies: int = typer.Option(1, help="Mixtures per train-split item, each with its "
+                                     "own noise (more noise than utterances to learn from)."),
 ) -> None:
     """Mix clean speech with reproducible noise for the enhancement task.
 
@@ -207,7 +209,7 @@ def noisy(
     try:
         cfg = NoiseConfig(snrs_db=_floats(snr, "--snr"),
                           kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
-                          babble_talkers=talkers, seed=seed)
+                          babble_talkers=talkers, seed=seed, train_copies=train_copies)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from None
     made = make_noisy_corpus(read_manifest(manifest), out, cfg)

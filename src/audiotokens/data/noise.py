@@ -36,12 +36,16 @@ _EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # noise power ~ 1 / f^ex
 
 @dataclass(frozen=True)
 class NoiseConfig:
-    """Which conditions to make: every item draws one kind and one SNR (dB) uniformly."""
+    """Which conditions to make: every item draws one kind and one SNR (dB) uniformly.
+    ``train_copies``: mixtures made of each item whose split is "train" (each with its own
+    draw; ids ``<id>~n<k>`` for the extra ones), so a model sees more noise than utterances;
+    other items get one."""
 
     snrs_db: tuple[float, ...] = (0.0, 5.0, 10.0)
     kinds: tuple[str, ...] = ("white", "pink", "brown", "babble")
     babble_talkers: int = 3
     seed: int = 0
+    train_copies: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "snrs_db", tuple(float(s) for s in self.snrs_db))
@@ -51,8 +55,9 @@ class NoiseConfig:
         bad = [k for k in self.kinds if k not in NOISE_KINDS]
         if bad:
             raise ValueError(f"unknown noise kind(s) {bad}; choose from {NOISE_KINDS}")
-        if self.babble_talkers < 1:
-            raise ValueError(f"babble_talkers must be >= 1, got {self.babble_talkers}")
+        if self.babble_talkers < 1 or self.train_copies < 1:
+            raise ValueError(f"babble_talkers and train_copies must be >= 1, got "
+                             f"{self.babble_talkers} and {self.train_copies}")
 
 
 def _rng(seed: int, key: str) -> np.random.Generator:
@@ -152,7 +157,7 @@ def make_noisy_corpus(items: list[ManifestItem], out: str | Path,
     A folder already made from the same items and config is reused as it is. Clean items
     that cannot be read or are silent are skipped and reported in ``skipped``.
     """
-    from ..audio import AudioError, load_audio, save_audio
+    from ..audio import AudioError
 
     out = Path(out)
     key = _config_key(cfg, items)
@@ -166,28 +171,16 @@ def make_noisy_corpus(items: list[ManifestItem], out: str | Path,
     noisy, conditions, skipped = [], {}, {}
     items = sorted(items, key=lambda it: it.id)  # babble sources must not depend on order
     for item in items:
-        rng = _rng(cfg.seed, item.id)
-        kind = cfg.kinds[int(rng.integers(len(cfg.kinds)))]
-        snr = cfg.snrs_db[int(rng.integers(len(cfg.snrs_db)))]
-        try:
-            clean = load_audio(item.path)
-            if kind == "babble":
-                sources = _babble_sources(item, items, cfg.babble_talkers, rng)
-                if not sources:
-                    raise ValueError("no other item in its split to make babble from")
-                talkers = [load_audio(s.path, clean.sample_rate).samples for s in sources]
-                noise = babble_noise(talkers, len(clean.samples), rng)
-            else:
-                noise = coloured_noise(kind, len(clean.samples), rng)
-            mixture = mix_at_snr(clean.samples, noise, snr)
-        except (AudioError, ValueError) as err:
-            skipped[item.id] = str(err).splitlines()[0]
-            continue
-        wav = save_audio(out / "wavs" / f"{_safe(item.id)}.wav", mixture, clean.sample_rate)
-        noisy.append(ManifestItem(id=item.id, path=str(wav.resolve()), duration=item.duration,
-                                  text=item.text, speaker=item.speaker, label=item.label,
-                                  split=item.split, clean_path=str(Path(item.path).resolve())))
-        conditions[item.id] = {"kind": kind, "snr_db": snr}
+        copies = cfg.train_copies if item.split == "train" else 1
+        for k in range(copies):
+            mix_id = item.id if k == 0 else f"{item.id}~n{k}"
+            try:
+                made, condition = _mix_one(item, mix_id, items, cfg, out)
+            except (AudioError, ValueError) as err:
+                skipped[mix_id] = str(err).splitlines()[0]
+                continue
+            noisy.append(made)
+            conditions[mix_id] = condition
     if not noisy:
         raise ManifestError(f"{out}: no clean item could be mixed "
                             f"({next(iter(skipped.values()), 'no items given')})")
@@ -198,6 +191,31 @@ def make_noisy_corpus(items: list[ManifestItem], out: str | Path,
     atomic_write_bytes(stamp, json.dumps({"key": key, "config": asdict(cfg),
                                           "skipped": skipped}, indent=1).encode())
     return NoisyCorpus(manifest, noisy, conditions, skipped)
+
+
+def _mix_one(item: ManifestItem, mix_id: str, pool: list[ManifestItem], cfg: NoiseConfig,
+             out: Path) -> tuple[ManifestItem, dict[str, float | str]]:
+    """One mixture of ``item`` (its draw keyed by ``mix_id``), written under ``out/wavs``."""
+    from ..audio import load_audio, save_audio
+
+    rng = _rng(cfg.seed, mix_id)
+    kind = cfg.kinds[int(rng.integers(len(cfg.kinds)))]
+    snr = cfg.snrs_db[int(rng.integers(len(cfg.snrs_db)))]
+    clean = load_audio(item.path)
+    if kind == "babble":
+        sources = _babble_sources(item, pool, cfg.babble_talkers, rng)
+        if not sources:
+            raise ValueError("no other item in its split to make babble from")
+        talkers = [load_audio(s.path, clean.sample_rate).samples for s in sources]
+        noise = babble_noise(talkers, len(clean.samples), rng)
+    else:
+        noise = coloured_noise(kind, len(clean.samples), rng)
+    mixture = mix_at_snr(clean.samples, noise, snr)
+    wav = save_audio(out / "wavs" / f"{_safe(mix_id)}.wav", mixture, clean.sample_rate)
+    made = ManifestItem(id=mix_id, path=str(wav.resolve()), duration=item.duration,
+                        text=item.text, speaker=item.speaker, label=item.label,
+                        split=item.split, clean_path=str(Path(item.path).resolve()))
+    return made, {"kind": kind, "snr_db": snr}
 
 
 def _safe(text: str) -> str:

@@ -32,9 +32,13 @@ from .frames import DNSMOS_METRIC, TOKEN_ACCURACY, Bound, TokenTargetTask, mean_
 from .generative import RESYNTH_METRICS, ResynthOutcome, _safe
 from .splits import split_items
 
-__all__ = ["EnhanceTask", "CLEAN_SUFFIX", "REFERENCES", "TOKEN_ACCURACY"]
+__all__ = ["EnhanceTask", "clean_id", "REFERENCES", "TOKEN_ACCURACY"]
 
-CLEAN_SUFFIX = "#clean"  # id suffix of an item's clean twin among the encoded items
+
+def clean_id(item: ManifestItem) -> str:
+    """The id of ``item``'s clean recording among the encoded items (one per clean file,
+    however many mixtures share it)."""
+    return f"clean:{item.clean_path}"
 REFERENCES = ("noisy", "noisy_tokens", "clean_tokens")
 
 
@@ -66,11 +70,11 @@ class EnhanceTask(TokenTargetTask):
         return TaskData(s.train, s.valid, sorted(s.test, key=lambda it: it.id), ())
 
     def input_items(self, data: TaskData) -> list[ManifestItem]:
-        """The noisy items and, as ``<id>#clean``, their clean twins."""
-        twins = [ManifestItem(id=it.id + CLEAN_SUFFIX, path=str(it.clean_path),
-                              duration=it.duration, speaker=it.speaker, split=it.split)
-                 for it in data.items]
-        return [*data.items, *twins]
+        """The noisy items and their clean recordings (ids from :func:`clean_id`)."""
+        twins = {clean_id(it): ManifestItem(id=clean_id(it), path=str(it.clean_path),
+                                            duration=it.duration, speaker=it.speaker)
+                 for it in data.items}
+        return [*data.items, *twins.values()]
 
     def bind(self, data: TaskData, arrays: dict[str, np.ndarray],
              spec: InputSpec | None = None) -> Bound:
@@ -78,7 +82,7 @@ class EnhanceTask(TokenTargetTask):
         (with ``IGNORE_INDEX``) to its noisy tokens' length."""
         targets: dict[str, int | list[int] | np.ndarray] = {}
         for it in data.items:
-            noisy, clean = arrays[it.id], arrays.get(it.id + CLEAN_SUFFIX)
+            noisy, clean = arrays[it.id], arrays.get(clean_id(it))
             if clean is None:
                 raise ValueError(f"task {self.name}: clean tokens of {it.id} were not encoded")
             t = np.full_like(noisy, IGNORE_INDEX)
@@ -109,8 +113,7 @@ class EnhanceTask(TokenTargetTask):
             rate = clean.sample_rate
             signals = {"": self.decode(tokenizer, pred, rate), "noisy": noisy.samples,
                        "noisy_tokens": self.decode(tokenizer, arrays[item.id], rate),
-                       "clean_tokens": self.decode(tokenizer, arrays[item.id + CLEAN_SUFFIX],
-                                                   rate)}
+                       "clean_tokens": self.decode(tokenizer, arrays[clean_id(item)], rate)}
             for ref, estimate in signals.items():
                 scores = self._scores(clean.samples, estimate, rate, ref in ("", "noisy"))
                 for metric, (value, note) in scores.items():
