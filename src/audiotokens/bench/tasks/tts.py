@@ -42,6 +42,7 @@ __all__ = ["TTSTask", "SILENCE", "phone_frames", "Judge"]
 SILENCE = "<sil>"
 CER, WER = Metric("cer", False), Metric("wer", False)
 REFERENCES = ("oracle_durations", "reference", "clean_tokens")
+JUDGE_RATE = 16000  # the ASR judge's log-mel rate
 
 
 def phone_frames(alignment: list[tuple[str, float, float]], n_frames: int, frame_rate: float,
@@ -176,7 +177,7 @@ class TTSTask(TokenTargetTask):
               device: str = "cpu") -> ResynthOutcome:
         """Decode the predicted tokens of ``items``; judge them and the references (see the
         module docstring); clips go to ``out_dir``."""
-        from ...audio import load_audio, save_audio
+        from ...audio import load_audio, resample, save_audio
         from ...tokenizers.base import NoDecoderError
 
         if not tokenizer.info.has_decoder:
@@ -188,7 +189,6 @@ class TTSTask(TokenTargetTask):
         values: dict[str, list[float]] = {}
         artifacts: list[Artifact] = []
         notes: list[str] = []
-        rate = 0
         durations = self.duration_model(bound.data)
         index = {p: i for i, p in enumerate(bound.data.classes)}
         for k, item in enumerate(items):
@@ -200,10 +200,12 @@ class TTSTask(TokenTargetTask):
                 1000.0 * float(np.mean(np.abs(guess.seconds - true.seconds))))
             frames = segment_frames(guess, tokenizer.info.frame_rate)
             synth = self.decode(tokenizer, self.predict(model, frames, device), rate)
-            clips["oracle_durations"][item.id] = self.decode(
-                tokenizer, self.predict(model, bound.inputs[item.id], device), rate)
-            clips[""][item.id], clips["reference"][item.id] = synth, real
-            clips["clean_tokens"][item.id] = self.decode(tokenizer, arrays[item.id], rate)
+            oracle = self.decode(tokenizer, self.predict(model, bound.inputs[item.id], device),
+                                 rate)
+            resynth = self.decode(tokenizer, arrays[item.id], rate)
+            for ref, wav in (("", synth), ("oracle_durations", oracle), ("reference", real),
+                             ("clean_tokens", resynth)):  # the judge hears 16 kHz
+                clips[ref][item.id] = resample(wav, rate, JUDGE_RATE)
             if self._spk is not None:
                 try:
                     values.setdefault(SPK_SIM.name, []).append(
@@ -211,10 +213,10 @@ class TTSTask(TokenTargetTask):
                 except ValueError as err:
                     notes.append(f"{item.id}: {err}")
             if self.with_dnsmos:
-                for ref, name in (("", "dnsmos"), ("reference", "dnsmos@reference")):
-                    value, note = self.dnsmos(clips[ref][item.id], rate)
+                for wav, name in ((synth, "dnsmos"), (real, "dnsmos@reference")):
+                    value, note = self.dnsmos(wav, rate)
                     values.setdefault(name, []).append(value)
-                    notes += [f"{item.id} ({ref or 'synthesized'}): {note}"] if note else []
+                    notes += [f"{item.id} ({name}): {note}"] if note else []
             if k < self.n_samples:
                 kinds = [("synthesized", synth)] + ([("reference", real)] if with_reference
                                                     else [])
@@ -226,7 +228,7 @@ class TTSTask(TokenTargetTask):
                                               f"{kind} {item.id}", str(path)))
         means = mean_scores(values)
         for ref, signals in clips.items():
-            rates = judge.score(signals, rate)
+            rates = judge.score(signals, JUDGE_RATE)
             for metric in (CER, WER):
                 means[metric.name + (f"@{ref}" if ref else "")] = rates[metric.name]
         recorded = [(m.name, m.higher_is_better) for m in self.audio_metrics] + [
