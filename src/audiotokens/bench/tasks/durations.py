@@ -113,11 +113,14 @@ class _Trainer:
         return {"loss": float(loss.detach())}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "opt": self.opt.state_dict()}
+        from ...train import parts_state_dict
+
+        return parts_state_dict({"model": self.model, "opt": self.opt})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["opt"])
+        from ...train import load_parts_state_dict
+
+        load_parts_state_dict({"model": self.model, "opt": self.opt}, state)
 
 
 def fit_durations(data: list[Segments], n_ids: int, steps: int = 300, batch_size: int = 16,

@@ -29,7 +29,7 @@ from ..db import Artifact, Result
 from ..features import InputSpec
 from .base import IGNORE_INDEX, TaskData
 from .frames import DNSMOS_METRIC, TOKEN_ACCURACY, Bound, TokenTargetTask, mean_scores
-from .generative import RESYNTH_METRICS, ResynthOutcome, _safe
+from .generative import RESYNTH_METRICS, ResynthOutcome
 from .splits import split_items
 
 __all__ = ["EnhanceTask", "clean_id", "REFERENCES", "TOKEN_ACCURACY"]
@@ -98,7 +98,7 @@ class EnhanceTask(TokenTargetTask):
               device: str = "cpu") -> ResynthOutcome:
         """Decode the enhanced tokens of ``items`` and score them and the references against
         the clean audio (see the module docstring); clips go to ``out_dir``."""
-        from ...audio import load_audio, save_audio
+        from ...audio import load_audio
         from ...tokenizers.base import NoDecoderError
 
         if not tokenizer.info.has_decoder:
@@ -121,15 +121,11 @@ class EnhanceTask(TokenTargetTask):
                     if note:
                         notes.append(f"{item.id} ({ref or 'enhanced'}): {note}")
             if k < self.n_samples:
-                clips = [("enhanced", signals[""])]
-                if with_reference:
-                    clips += [("noisy", noisy.samples), ("reference", clean.samples)]
-                for kind, samples in clips:
-                    who = label if kind == "enhanced" else "reference"
-                    path = save_audio(out_dir / _safe(who) / f"{_safe(item.id)}.{kind}.wav",
-                                      samples, rate)
-                    artifacts.append(Artifact(run, label, self.name, seed, "audio",
-                                              f"{kind} {item.id}", str(path)))
+                refs = [("noisy", noisy.samples), ("reference", clean.samples)]
+                artifacts += self.save_clips(
+                    out_dir, item.id, [("enhanced", signals[""]), *(refs if with_reference
+                                                                    else [])],
+                    rate, run=run, label=label, seed=seed)
         means = mean_scores(values)
         if self.audio_metrics[0].name not in means:
             raise ValueError(f"task {self.name}: {self.audio_metrics[0].name} undefined for "

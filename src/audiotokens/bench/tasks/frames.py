@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 
 from ...data.manifest import ManifestItem
+from ..db import Artifact
 from ..features import InputSpec
 from ..heads import DownstreamModel, TokenEnhancer
 from .base import IGNORE_INDEX, Batch, Metric, Task, TaskData
@@ -175,6 +177,22 @@ class TokenTargetTask(Task):
         wav = tokenizer.decode(Tokens(np.asarray(ids, dtype=np.int64), tokenizer.info))
         return resample(np.asarray(wav, dtype=np.float32), tokenizer.info.sample_rate,
                         sample_rate)
+
+    def save_clips(self, out_dir: Path, item_id: str, clips: list[tuple[str, np.ndarray]],
+                   sample_rate: int, *, run: str, label: str, seed: int) -> list[Artifact]:
+        """Write ``(kind, samples)`` clips of one item as ``kind`` audio artifacts: the first
+        (what the tokenizer produced) under ``out_dir/<label>/``, the rest (references, the
+        same for every tokenizer) under ``out_dir/reference/``."""
+        from ...audio import save_audio
+        from .generative import _safe
+
+        artifacts = []
+        for k, (kind, samples) in enumerate(clips):
+            folder = out_dir / _safe(label if k == 0 else "reference")
+            path = save_audio(folder / f"{_safe(item_id)}.{kind}.wav", samples, sample_rate)
+            artifacts.append(Artifact(run, label, self.name, seed, "audio",
+                                      f"{kind} {item_id}", str(path)))
+        return artifacts
 
     def dnsmos(self, samples: np.ndarray, sample_rate: int) -> tuple[float, str]:
         """(DNSMOS overall MOS or NaN, note); needs ``with_dnsmos``."""

@@ -33,7 +33,7 @@ from ..features import InputSpec
 from .base import Metric, TaskData
 from .durations import Segments, segment_frames, segments
 from .frames import DNSMOS_METRIC, Bound, TokenTargetTask, mean_scores
-from .generative import SPK_SIM, ResynthOutcome, SpeakerSimilarity, _safe
+from .generative import SPK_SIM, ResynthOutcome, SpeakerSimilarity
 from .generative import speaker_similarity_available as _spk_available
 from .splits import split_items
 
@@ -177,7 +177,7 @@ class TTSTask(TokenTargetTask):
               device: str = "cpu") -> ResynthOutcome:
         """Decode the predicted tokens of ``items``; judge them and the references (see the
         module docstring); clips go to ``out_dir``."""
-        from ...audio import load_audio, resample, save_audio
+        from ...audio import load_audio, resample
         from ...tokenizers.base import NoDecoderError
 
         if not tokenizer.info.has_decoder:
@@ -218,14 +218,9 @@ class TTSTask(TokenTargetTask):
                     values.setdefault(name, []).append(value)
                     notes += [f"{item.id} ({name}): {note}"] if note else []
             if k < self.n_samples:
-                kinds = [("synthesized", synth)] + ([("reference", real)] if with_reference
-                                                    else [])
-                for kind, samples in kinds:
-                    who = label if kind == "synthesized" else "reference"
-                    path = save_audio(out_dir / _safe(who) / f"{_safe(item.id)}.{kind}.wav",
-                                      samples, rate)
-                    artifacts.append(Artifact(run, label, self.name, seed, "audio",
-                                              f"{kind} {item.id}", str(path)))
+                refs = [("reference", real)] if with_reference else []
+                artifacts += self.save_clips(out_dir, item.id, [("synthesized", synth), *refs],
+                                             rate, run=run, label=label, seed=seed)
         means = mean_scores(values)
         for ref, signals in clips.items():
             rates = judge.score(signals, JUDGE_RATE)
