@@ -49,7 +49,7 @@ def trained(request, tmp_path_factory) -> tuple[RVQTokenizer, object, list[np.nd
     manifest = speech_manifest(root, tmp_path_factory.mktemp("rvq"))
     torch.manual_seed(0)
     tok = load_tokenizer("rvq", **COMMON, **ARCHS[request.param])
-    summary = tok.fit(manifest, max_steps=25, **FIT)
+    summary = tok.fit(manifest, max_steps=25, lr=2e-3, **FIT)  # tiny models take a high lr
     clips = [load_audio(root / "recordings" / f"{d}_theo_0.wav", 16000).samples for d in (3, 7)]
     return tok, summary, clips
 
@@ -222,6 +222,8 @@ def test_architecture_choices_are_validated_and_weights_must_match() -> None:
         RVQConfig(decoder="hifigan")
     with pytest.raises(ValueError, match="stft_hop 30 must divide hop_length 320"):
         RVQConfig(encoder="spectral", decoder="istft", stft_hop=30)
+    assert RVQConfig().default_lr == 3e-4
+    assert RVQConfig(encoder="waveform", decoder="waveform").default_lr == 1e-3
     spectral = load_tokenizer("rvq", **TINY)
     wider = load_tokenizer("rvq", **{**TINY, "spectral_dim": 24})
     with pytest.raises(TokenizerError, match="do not match the config"):

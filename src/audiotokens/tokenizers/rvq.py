@@ -1,8 +1,13 @@
 """``rvq``: the project's own trainable convolutional RVQ codec (SoundStream/EnCodec style).
 
-Default: 16 kHz, hop 320 (50 frames/s), 8 codebooks x 1024 codes (4 kbps at "high"), about
-0.4 M parameters, trainable on a CPU in minutes. Quantizer dropout lets one model serve the
-bitrate tiers: "low" ~ 1.5 kbps, "medium" ~ 3 kbps, "high" = all codebooks.
+Default: 16 kHz, hop 320 (50 frames/s), 8 codebooks x 1024 codes (4 kbps at "high"); a
+log-|STFT| ConvNeXt encoder and a Vocos-style decoder that predicts STFT magnitude and phase
+for an inverse STFT (``encoder="spectral"``, ``decoder="istft"``, about 1.4 M parameters
+working at 50-100 frames/s), which learns intelligible speech within minutes on one CPU
+thread. ``encoder``/``decoder="waveform"`` select the SEANet strided-conv pair of the first
+versions (0.45 M parameters working at the sample rate; far slower to leave its near-silent
+early phase). Quantizer dropout lets one model serve the bitrate tiers: "low" ~ 1.5 kbps,
+"medium" ~ 3 kbps, "high" = all codebooks.
 """
 
 from __future__ import annotations
@@ -32,6 +37,15 @@ class RVQConfig:
     ``n_codebooks_used`` overrides it with an explicit count. ``quantizer_warmup_steps``
     (training only): steps trained as a plain autoencoder before the codebooks are
     k-means-initialised from the encoder and quantization switches on.
+
+    Architecture: ``encoder`` in ("spectral", "waveform"), ``decoder`` in ("istft",
+    "waveform"), freely paired. ``ratios`` are the waveform encoder's strides and, for every
+    architecture, define the hop (their product). ``channels``/``n_residual``/``weight_norm``
+    size the waveform side; ``spectral_dim``/``spectral_blocks`` (ConvNeXt width and depth per
+    side) and ``stft_hop`` (STFT frame hop, dividing the hop; FFT size 4 x stft_hop) the
+    spectral side. A config.json written before these fields existed loads as the waveform
+    pair it was trained with (recognised by its weights) when its hop suits the spectral
+    defaults (any multiple of 160, e.g. the default 320); otherwise it fails naming the fix.
     """
 
     sample_rate: int = 16000
@@ -53,7 +67,7 @@ class RVQConfig:
     encoder: str = "spectral"
     decoder: str = "istft"
     spectral_dim: int = 256
-    spectral_blocks: int = 4
+    spectral_blocks: int = 1
     stft_hop: int = 160
 
     def __post_init__(self) -> None:
@@ -115,9 +129,16 @@ class RVQConfig:
         if "waveform" in (self.encoder, self.decoder):
             parts.append(f"channels={self.channels}")
         if (self.encoder, self.decoder) != ("waveform", "waveform"):
-            parts.append(f"dim={self.spectral_dim}x{self.spectral_blocks} blocks, "
+            parts.append(f"dim={self.spectral_dim}, blocks={self.spectral_blocks}, "
                          f"stft_hop={self.stft_hop}")
         return ", ".join(parts)
+
+    @property
+    def default_lr(self) -> float:
+        """Learning rate :meth:`RVQTokenizer.fit` uses unless told: 1e-3 for the waveform
+        pair (its original setting), 3e-4 otherwise (the best of 2e-4..2e-3 for the spectral
+        pair in 3-minute CPU runs)."""
+        return 1e-3 if (self.encoder, self.decoder) == ("waveform", "waveform") else 3e-4
 
     @property
     def hop_length(self) -> int:
@@ -291,18 +312,19 @@ class RVQTokenizer(Tokenizer):
     def fit(  # type: ignore[override]
         self, manifest: str | Path, *, max_steps: int | None = 1000,
         minutes: float | None = None, batch_size: int = 8, segment_seconds: float = 1.0,
-        lr: float = 1e-3, checkpoint: str | Path | None = None, split: str | None = None,
+        lr: float | None = None, checkpoint: str | Path | None = None, split: str | None = None,
         max_items: int | None = None, seed: int = 0, log_every: int = 10,
         progress: bool = True,
     ) -> RVQFitSummary:
         """Train on the audio of a JSONL manifest (read at ``sample_rate``) with the shared
         loop, on ``self.device``, until ``max_steps`` (total, across resumes) or ``minutes``.
 
-        ``checkpoint`` (a .pt path) is resumed from when it exists and written during
-        training; ``split`` / ``max_items`` restrict the items; ``segment_seconds`` is rounded
-        to whole frames. The first ``config.quantizer_warmup_steps`` steps train without
-        quantization (see :class:`~audiotokens.nn.codec_trainer.CodecTrainConfig`); a run that
-        stops inside the warm-up still k-means-initialises the codebooks before returning.
+        ``lr`` defaults to the architecture's :attr:`RVQConfig.default_lr`. ``checkpoint`` (a
+        .pt path) is resumed from when it exists and written during training; ``split`` /
+        ``max_items`` restrict the items; ``segment_seconds`` is rounded to whole frames. The
+        first ``config.quantizer_warmup_steps`` steps train without quantization (see
+        :class:`~audiotokens.nn.codec_trainer.CodecTrainConfig`); a run that stops inside the
+        warm-up still k-means-initialises the codebooks before returning.
         Returns (and keeps in ``fit_summary``) an :class:`RVQFitSummary`.
         """
         from ..nn.codec_trainer import CodecTrainable, CodecTrainConfig, SegmentSampler
@@ -313,7 +335,8 @@ class RVQTokenizer(Tokenizer):
         clips = self._load_clips(Path(manifest), split, max_items)
         hop = cfg.hop_length
         segment = max(1, round(segment_seconds * cfg.sample_rate / hop)) * hop
-        train_cfg = CodecTrainConfig(batch_size=batch_size, segment_samples=segment, lr=lr,
+        train_cfg = CodecTrainConfig(batch_size=batch_size, segment_samples=segment,
+                                     lr=cfg.default_lr if lr is None else lr,
                                      commit_weight=cfg.commit_weight,
                                      quantizer_warmup_steps=cfg.quantizer_warmup_steps,
                                      adversarial=cfg.adversarial, seed=seed)
