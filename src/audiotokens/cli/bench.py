@@ -25,11 +25,13 @@ def _split(values: list[str] | None) -> tuple[str, ...]:
 
 def bench(
     data: Path | None = typer.Option(None, "--data", help="Corpus folder or folder of corpora "
-                                     "(fsdd, LibriSpeech layout, emotion, synthetic); default: "
-                                     "synthesize the embedded corpus."),
+                                     "(fsdd, LibriSpeech layout, emotion, synthetic, a noisy "
+                                     "corpus with noisy.jsonl); default: synthesize the "
+                                     "embedded corpus."),
     tokenizers: list[str] | None = typer.Option(None, "--tokenizers", "-t", help="Registry "
-                                                "names (name:key=value), saved folders or "
-                                                "continuous-mel; comma-separated or repeated."),
+                                                "names (name:key=value), saved folders, "
+                                                "continuous-mel or continuous-<ssl>:model=..."
+                                                ":layers=[...]; comma-separated or repeated."),
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Task names, comma-separated "
                                            "(default: the tasks of the corpora found)."),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds per cell."),
