@@ -29,6 +29,8 @@ __all__ = [
     "DownstreamModel",
     "pool_time",
     "length_mask",
+    "stack_frames",
+    "packed_lstm",
 ]
 
 COMBINE_MODES = ("softmax", "attention")
@@ -56,6 +58,28 @@ def pool_time(
     counts = nn.functional.pad(mask, (0, 0, 0, pad)).reshape(b, t_out, stride, 1).sum(2)
     new_lengths = torch.div(lengths + stride - 1, stride, rounding_mode="floor")
     return xs / counts.clamp_min(1.0), new_lengths
+
+
+def stack_frames(x: torch.Tensor, lengths: torch.Tensor, stack: int
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenate ``stack`` consecutive frames (order kept): [B, T, D] ->
+    ([B, ceil(T/stack), stack * D] with zeros past each item's end, step lengths [B])."""
+    b, t, d = x.shape
+    steps = -(-t // stack)
+    x = nn.functional.pad(x * length_mask(lengths, t)[..., None].to(x.dtype),
+                          (0, 0, 0, steps * stack - t))
+    return x.reshape(b, steps, stack * d), torch.div(lengths + stack - 1, stack,
+                                                     rounding_mode="floor")
+
+
+def packed_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """A batch-first LSTM over [B, S, D] that skips each item's padding -> [B, S, H_out]
+    (zeros past each item's end; a length below 1 counts as 1)."""
+    steps = x.shape[1]
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp(1, steps),
+                                               batch_first=True, enforce_sorted=False)
+    h, _ = lstm(packed)
+    return nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=steps)[0]
 
 
 def _fit_vectors(vectors: torch.Tensor, dim: int) -> torch.Tensor:
@@ -224,19 +248,10 @@ class CTCHead(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> HeadOutput:
         """x [B, T, D] float, lengths [B] -> HeadOutput(log-probs [B, T, n_symbols], lengths)."""
-        b, t, d = x.shape
-        t_in = -(-t // self.stack)
-        if self.stack > 1:
-            x = x * length_mask(lengths, t)[..., None].to(x.dtype)  # stacks see zeros past ends
-            x = nn.functional.pad(x, (0, 0, 0, t_in * self.stack - t))
-            x = x.reshape(b, t_in, self.stack * d)
-        step_lengths = torch.div(lengths + self.stack - 1, self.stack, rounding_mode="floor")
-        packed = nn.utils.rnn.pack_padded_sequence(
-            self.dropout(x), step_lengths.cpu().clamp_min(1), batch_first=True,
-            enforce_sorted=False)
-        h, _ = self.lstm(packed)
-        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=t_in)
-        logits = self.out(self.dropout(h)).reshape(b, t_in * self.stack, self.n_symbols)[:, :t]
+        b, t, _ = x.shape
+        x, step_lengths = stack_frames(x, lengths, self.stack)
+        h = packed_lstm(self.lstm, self.dropout(x), step_lengths)
+        logits = self.out(self.dropout(h)).reshape(b, -1, self.n_symbols)[:, :t]
         return HeadOutput(torch.log_softmax(logits, -1), lengths)
 
     @staticmethod
@@ -328,17 +343,11 @@ class TokenEnhancer(nn.Module):
         """x [B, T, D] float, lengths [B], optional copy_ids [B, T, C] int64 (ids < 0 are
         padding) -> HeadOutput(logits [B, T', C, V], lengths [B]) with T' = T rounded up to
         a multiple of ``stride``."""
-        b, t, d = x.shape
-        steps = -(-t // self.stride)
-        x = nn.functional.pad(x * length_mask(lengths, t)[..., None].to(x.dtype),
-                              (0, 0, 0, steps * self.stride - t))
-        x = x.reshape(b, steps, self.stride * d)
-        step_lengths = torch.div(lengths + self.stride - 1, self.stride, rounding_mode="floor")
-        h = self.context(x.transpose(1, 2)).transpose(1, 2)
-        packed = nn.utils.rnn.pack_padded_sequence(h, step_lengths.cpu().clamp(1, steps),
-                                                   batch_first=True, enforce_sorted=False)
-        h, _ = self.lstm(packed)
-        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=steps)
+        b = x.shape[0]
+        x, step_lengths = stack_frames(x, lengths, self.stride)
+        steps = x.shape[1]
+        h = packed_lstm(self.lstm, self.context(x.transpose(1, 2)).transpose(1, 2),
+                        step_lengths)
         logits = self.out(torch.cat([h, x], -1))
         logits = logits.reshape(b, steps * self.stride, self.n_codebooks, self.vocab)
         if copy_ids is not None:
