@@ -191,35 +191,26 @@ class _Runner:
     def _corpora(self) -> dict[str, Path]:
         if self.cfg.data is not None:
             return find_corpora(self.cfg.data)
-        root = self.cfg.out / "corpus"
+        return {"synthetic": self._synthesized(self.cfg.out / "corpus", "speech")}
+
+    def _synthesized(self, root: Path, what: str, **config: Any) -> Path:
+        """A synthetic corpus in ``root`` (``synth_minutes``, x5 with ``--full``; other
+        :class:`SynthConfig` fields from ``config``), made once and reused."""
         if not (root / "all.jsonl").is_file():
             from ..data import SynthConfig, synthesize_corpus
 
             minutes = self.cfg.synth_minutes * (5 if self.cfg.full else 1)
-            self.console.print(f"synthesizing {minutes:g} min of speech into {root} ...")
-            synthesize_corpus(root, SynthConfig(minutes=minutes), overwrite=True)
-        return {"synthetic": root}
+            self.console.print(f"synthesizing {minutes:g} min of {what} into {root} ...")
+            synthesize_corpus(root, SynthConfig(minutes=minutes, **config), overwrite=True)
+        return root
 
     def _default_tasks(self) -> list[str]:
         kinds = list(self.corpora)
         if "noisy" not in kinds and any(k in kinds for k in NOISY_SOURCES):
             kinds.append("noisy")  # derived on demand by _noisy_corpus
         if "synthetic" in kinds and "tts" not in kinds:
-            kinds.append("tts")  # synthesized on demand by _tts_corpus
+            kinds.append("tts")  # synthesized on demand in prepare()
         return [t for kind in kinds for t in CORPUS_TASKS[kind]]
-
-    def _tts_corpus(self) -> Path:
-        """A single-voice synthetic corpus for TTS in ``out/corpus-tts`` (made once)."""
-        root = self.cfg.out / "corpus-tts"
-        if not (root / "all.jsonl").is_file():
-            from ..data import SynthConfig, synthesize_corpus
-
-            minutes = self.cfg.synth_minutes * (5 if self.cfg.full else 1)
-            self.console.print(f"synthesizing {minutes:g} min of one voice into {root} ...")
-            synthesize_corpus(root, SynthConfig(minutes=minutes, n_speakers=1,
-                                                valid_speakers=0, test_speakers=0),
-                              overwrite=True)
-        return root
 
     def _noisy_corpus(self) -> Path:
         """Mix a noisy corpus from the first clean corpus of NOISY_SOURCES (kept in
@@ -250,7 +241,9 @@ class _Runner:
             if task.corpus == "noisy" and "noisy" not in self.corpora:
                 self.corpora["noisy"] = self._noisy_corpus()
             if task.corpus == "tts" and "tts" not in self.corpora:
-                self.corpora["tts"] = self._tts_corpus()
+                self.corpora["tts"] = self._synthesized(  # one voice, split by the task
+                    self.cfg.out / "corpus-tts", "one voice", n_speakers=1, valid_speakers=0,
+                    test_speakers=0)
             if task.corpus not in self.corpora:
                 found = ", ".join(self.corpora) or "none"
                 raise FileNotFoundError(f"task {task.name} needs a {task.corpus} corpus; "
