@@ -115,7 +115,11 @@ class EnhanceTask(TokenTargetTask):
                        "noisy_tokens": self.decode(tokenizer, arrays[item.id], rate),
                        "clean_tokens": self.decode(tokenizer, arrays[clean_id(item)], rate)}
             for ref, estimate in signals.items():
-                scores = self._scores(clean.samples, estimate, rate, ref in ("", "noisy"))
+                if ref == "noisy":  # the mixture itself: the same for every tokenizer
+                    scores = self.reference_scores(("noisy", item.id), self._scores,
+                                                   clean.samples, estimate, rate, True)
+                else:
+                    scores = self._scores(clean.samples, estimate, rate, dnsmos=ref == "")
                 for metric, (value, note) in scores.items():
                     values.setdefault(metric + (f"@{ref}" if ref else ""), []).append(value)
                     if note:

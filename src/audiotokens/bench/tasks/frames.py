@@ -71,6 +71,9 @@ class TokenTargetTask(Task):
         self.n_samples, self.max_outputs = n_samples, max_outputs
         self.with_dnsmos = dnsmos_available()
         self._dnsmos: Any = None
+        # scores of tokenizer-independent references (e.g. the noisy input), computed once
+        # per item and run instead of once per tokenizer and seed
+        self._reference_scores: dict[Any, Any] = {}
 
     def bind(self, data: TaskData, arrays: dict[str, np.ndarray], spec: InputSpec) -> Bound:
         """Targets and head inputs for one tokenizer's encoded ``arrays`` (its ``spec``)."""
@@ -193,6 +196,12 @@ class TokenTargetTask(Task):
             artifacts.append(Artifact(run, label, self.name, seed, "audio",
                                       f"{kind} {item_id}", str(path)))
         return artifacts
+
+    def reference_scores(self, key: Any, compute: Any, *args: Any) -> Any:
+        """``compute(*args)`` for a tokenizer-independent reference, cached under ``key``."""
+        if key not in self._reference_scores:
+            self._reference_scores[key] = compute(*args)
+        return self._reference_scores[key]
 
     def dnsmos(self, samples: np.ndarray, sample_rate: int) -> tuple[float, str]:
         """(DNSMOS overall MOS or NaN, note); needs ``with_dnsmos``."""

@@ -214,7 +214,9 @@ class TTSTask(TokenTargetTask):
                     notes.append(f"{item.id}: {err}")
             if self.with_dnsmos:
                 for wav, name in ((synth, "dnsmos"), (real, "dnsmos@reference")):
-                    value, note = self.dnsmos(wav, rate)
+                    value, note = (self.dnsmos(wav, rate) if name == "dnsmos" else
+                                   self.reference_scores(("dnsmos", item.id), self.dnsmos,
+                                                         wav, rate))
                     values.setdefault(name, []).append(value)
                     notes += [f"{item.id} ({name}): {note}"] if note else []
             if k < self.n_samples:
@@ -223,7 +225,9 @@ class TTSTask(TokenTargetTask):
                                              rate, run=run, label=label, seed=seed)
         means = mean_scores(values)
         for ref, signals in clips.items():
-            rates = judge.score(signals, JUDGE_RATE)
+            rates = (judge.score(signals, JUDGE_RATE) if ref != "reference" else  # real audio
+                     self.reference_scores(("judge", tuple(sorted(signals))), judge.score,
+                                           signals, JUDGE_RATE))
             for metric in (CER, WER):
                 means[metric.name + (f"@{ref}" if ref else "")] = rates[metric.name]
         recorded = [(m.name, m.higher_is_better) for m in self.audio_metrics] + [
