@@ -21,7 +21,7 @@ from .tasks.frames import TokenTargetTask
 from .tasks.loop import TrainConfig, input_stride, train_and_evaluate
 
 __all__ = ["CellContext", "CellOutcome", "run_head_cell", "run_resynth_cell",
-           "run_token_head_cell", "cannot_predict", "first_line"]
+           "run_token_head_cell", "cannot_predict", "first_line", "safe_name"]
 
 
 @dataclass
@@ -54,7 +54,7 @@ class CellContext:
 
     def audio_dir(self, task: str) -> Path:
         """``out/audio/<run>/<task>`` (absolute)."""
-        return (self.out / "audio" / _safe(self.run) / task).resolve()
+        return (self.out / "audio" / safe_name(self.run) / task).resolve()
 
     def needs_reference(self, task: str) -> bool:
         """True until this run has stored reference clips for ``task``."""
@@ -72,7 +72,8 @@ def first_line(err: BaseException) -> str:
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def _safe(text: str) -> str:
+def safe_name(text: str) -> str:
+    """``text`` as a file or folder name: runs of other characters become "_", 80 at most."""
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)[:80]
 
 

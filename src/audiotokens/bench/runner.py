@@ -10,7 +10,6 @@ seed. With no data given, the embedded synthetic corpus is synthesized first.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from .cells import (
     run_head_cell,
     run_resynth_cell,
     run_token_head_cell,
+    safe_name,
 )
 from .db import ResultsDB
 from .features import (
@@ -162,10 +162,6 @@ def _label(spec: str) -> str:
     return Path(spec).name if Path(spec).is_dir() else spec
 
 
-def _safe(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)[:80]
-
-
 def _fit_options(name: str, full: bool) -> dict[str, Any]:
     """The quick / full fit budget of a registry name ({} for names without one)."""
     budgets = FIT_BUDGETS.get(name)
@@ -279,7 +275,7 @@ class _Runner:
         for data in self.data.values():
             for it in data.train:
                 seen.setdefault(it.id, it)
-        return write_manifest(seen.values(), self.cfg.out / "fit" / f"{_safe(self.run)}.jsonl")
+        return write_manifest(seen.values(), self.cfg.out / "fit" / f"{safe_name(self.run)}.jsonl")
 
     def source(self, spec: str) -> FeatureSource:
         """Build (and fit + save, or load the saved fit of) the tokenizer for ``spec``."""
@@ -295,7 +291,7 @@ class _Runner:
             source = ContinuousSSL(family, options["model"], options["layers"], self.cfg.device)
             source.name = _label(spec)
             return source
-        saved = self.cfg.out / "tokenizers" / _safe(self.run) / _safe(spec)
+        saved = self.cfg.out / "tokenizers" / safe_name(self.run) / safe_name(spec)
         if (saved / "config.json").is_file():
             tok = load_tokenizer(saved, self.registry)
         else:
