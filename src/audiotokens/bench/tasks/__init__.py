@@ -18,8 +18,8 @@ from .generative import ResynthTask
 from .tts import TTSTask
 
 __all__ = ["TASK_FACTORIES", "task_names", "make_task", "Task", "TaskData", "Batch", "Metric",
-           "collate", "ASRTask", "ClassifyTask", "KeywordSpotting", "SpeakerID", "ProsodyProxy",
-           "Emotion", "ResynthTask", "EnhanceTask", "TTSTask", "AnyTask"]
+           "collate", "task_board", "ASRTask", "ClassifyTask", "KeywordSpotting", "SpeakerID",
+           "ProsodyProxy", "Emotion", "ResynthTask", "EnhanceTask", "TTSTask", "AnyTask"]
 
 AnyTask = Task | ResynthTask
 
@@ -30,6 +30,7 @@ TASK_FACTORIES: Mapping[str, Callable[[], AnyTask]] = MappingProxyType({
     "spkid-synth": lambda: SpeakerID("spkid-synth", "synthetic"),
     "asr-synth": lambda: ASRTask("asr-synth", "synthetic"),
     "asr-librispeech": lambda: ASRTask("asr-librispeech", "librispeech"),
+    "asr-real": lambda: ASRTask("asr-real", "transcribed"),
     "prosody-proxy": ProsodyProxy,
     "emotion": Emotion,
     "enhance": EnhanceTask,
@@ -37,6 +38,11 @@ TASK_FACTORIES: Mapping[str, Callable[[], AnyTask]] = MappingProxyType({
     "resynth-synth": lambda: ResynthTask("resynth-synth", "synthetic"),
     "resynth-librispeech": lambda: ResynthTask("resynth-librispeech", "librispeech"),
 })
+
+
+def task_board(task: AnyTask) -> str:
+    """The leaderboard of ``task``: "generative" (scores decoded audio) or "discriminative"."""
+    return "generative" if task.generative else "discriminative"
 
 
 def task_names() -> list[str]:
