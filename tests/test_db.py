@@ -150,3 +150,35 @@ def test_t_table_matches_scipy_and_is_the_fallback(monkeypatch) -> None:
     assert t_critical_95(10_000) == 1.960
     with pytest.raises(ValueError, match=">= 1"):
         t_critical_95(0)
+
+
+def test_cell_keys_and_boards(tmp_path) -> None:
+    with ResultsDB(tmp_path / "r.db") as db:
+        db.add_cell([res()], key="settings-a")
+        assert db.has_cell("r1", "a", "asr", 0)
+        assert db.has_cell("r1", "a", "asr", 0, key="settings-a")
+        assert not db.has_cell("r1", "a", "asr", 0, key="settings-b")  # other settings
+        db.add_cell([res(value=0.4)], key="settings-b")  # recomputed: replaces the cell
+        assert db.has_cell("r1", "a", "asr", 0, key="settings-b")
+        assert [r.value for r in db.results("r1")] == [0.4]
+        db.set_board("r1", "asr", "discriminative")
+        db.set_board("r1", "tts", "generative")
+        db.set_board("r2", "asr", "generative")
+        assert db.boards("r1") == {"asr": "discriminative", "tts": "generative"}
+
+
+def test_version_1_file_is_upgraded_and_its_cells_recomputed(tmp_path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path)  # the version-1 layout: cells without a key, no tasks table
+    conn.executescript(
+        "CREATE TABLE schema (version INTEGER NOT NULL, created TEXT NOT NULL);"
+        "INSERT INTO schema VALUES (1, '2026-01-01');"
+        "CREATE TABLE cells (run TEXT NOT NULL, tokenizer TEXT NOT NULL, task TEXT NOT NULL,"
+        " seed INTEGER NOT NULL, created TEXT NOT NULL, PRIMARY KEY (run, tokenizer, task, seed));"
+        "INSERT INTO cells VALUES ('r1', 'a', 'asr', 0, '2026-01-01');")
+    conn.close()
+    with ResultsDB(path) as db:
+        assert db.schema_version() == SCHEMA_VERSION == 2
+        assert db.has_cell("r1", "a", "asr", 0)
+        assert not db.has_cell("r1", "a", "asr", 0, key="any-settings")
+        assert db.boards("r1") == {}

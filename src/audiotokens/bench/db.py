@@ -5,8 +5,12 @@ metric values and artifacts with :meth:`ResultsDB.add_cell` in one transaction, 
 run never leaves half a cell behind and a re-run can skip cells with :meth:`ResultsDB.has_cell`.
 
 Schema (version :data:`SCHEMA_VERSION`, recorded in the ``schema`` table):
-``cells`` (run, tokenizer, task, seed, created), ``results`` (one row per metric of a cell),
-``artifacts`` (codebook weights as JSON, paths to audio samples, ...). ``created`` columns are
+``cells`` (run, tokenizer, task, seed, key, created: ``key`` hashes every setting that made
+the cell, so a re-run with other settings recomputes it), ``results`` (one row per metric of
+a cell), ``artifacts`` (codebook weights and training curves as JSON, paths to audio
+samples, ...), ``tasks`` (per run and task: its leaderboard, "discriminative" or
+"generative"). A version-1 file is upgraded in place (its cells get an empty key, so the
+runner recomputes them). ``created`` columns are
 UTC ISO-8601 timestamps. The file runs in WAL mode so readers do not block the runner.
 """
 
@@ -30,13 +34,16 @@ __all__ = [
     "t_critical_95",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema (version INTEGER NOT NULL, created TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cells (
     run TEXT NOT NULL, tokenizer TEXT NOT NULL, task TEXT NOT NULL, seed INTEGER NOT NULL,
-    created TEXT NOT NULL, PRIMARY KEY (run, tokenizer, task, seed));
+    created TEXT NOT NULL, key TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run, tokenizer, task, seed));
+CREATE TABLE IF NOT EXISTS tasks (
+    run TEXT NOT NULL, task TEXT NOT NULL, board TEXT NOT NULL, PRIMARY KEY (run, task));
 CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run TEXT NOT NULL, tokenizer TEXT NOT NULL, bitrate_tier TEXT NOT NULL, task TEXT NOT NULL,
@@ -158,6 +165,9 @@ class ResultsDB:
             row = conn.execute("SELECT version FROM schema").fetchone()
             if row is None:
                 conn.execute("INSERT INTO schema VALUES (?, ?)", (SCHEMA_VERSION, _now()))
+            elif row[0] == 1:  # version 2 added cells.key and the tasks table
+                conn.execute("ALTER TABLE cells ADD COLUMN key TEXT NOT NULL DEFAULT ''")
+                conn.execute("UPDATE schema SET version = ?", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise ResultsDBError(
                     f"{self.path}: results schema version {row[0]}, this audiotokens reads "
@@ -170,10 +180,12 @@ class ResultsDB:
             raise
 
     # -- writing ----------------------------------------------------------------------------
-    def add_cell(self, results: list[Result], artifacts: Sequence[Artifact] = ()) -> None:
+    def add_cell(self, results: list[Result], artifacts: Sequence[Artifact] = (),
+                 key: str = "") -> None:
         """Store one cell's results + artifacts atomically; an existing cell is replaced.
 
-        All items must share one (run, tokenizer, task, seed); values must be finite.
+        All items must share one (run, tokenizer, task, seed); values must be finite. ``key``
+        identifies the settings that made the cell (see :meth:`has_cell`).
         """
         if not results:
             raise ResultsDBError("add_cell needs at least one Result")
@@ -189,10 +201,11 @@ class ResultsDB:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            key = "run = ? AND tokenizer = ? AND task = ? AND seed = ?"
+            where = "run = ? AND tokenizer = ? AND task = ? AND seed = ?"
             for table in ("cells", "results", "artifacts"):
-                conn.execute(f"DELETE FROM {table} WHERE {key}", cell)
-            conn.execute("INSERT INTO cells VALUES (?, ?, ?, ?, ?)", (*cell, now))
+                conn.execute(f"DELETE FROM {table} WHERE {where}", cell)
+            conn.execute("INSERT INTO cells (run, tokenizer, task, seed, created, key) "
+                         "VALUES (?, ?, ?, ?, ?, ?)", (*cell, now, key))
             conn.executemany(
                 f"INSERT INTO results ({_RESULT_COLS}, created) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -215,13 +228,24 @@ class ResultsDB:
             raise
 
     # -- reading ----------------------------------------------------------------------------
-    def has_cell(self, run: str, tokenizer: str, task: str, seed: int) -> bool:
-        """True when this (run, tokenizer, task, seed) was stored."""
+    def has_cell(self, run: str, tokenizer: str, task: str, seed: int,
+                 key: str | None = None) -> bool:
+        """True when this (run, tokenizer, task, seed) was stored (with ``key``, when given:
+        a cell made with other settings does not count)."""
         row = self._conn.execute(
-            "SELECT 1 FROM cells WHERE run = ? AND tokenizer = ? AND task = ? AND seed = ?",
+            "SELECT key FROM cells WHERE run = ? AND tokenizer = ? AND task = ? AND seed = ?",
             (run, tokenizer, task, int(seed)),
         ).fetchone()
-        return row is not None
+        return row is not None and (key is None or row[0] == key)
+
+    def set_board(self, run: str, task: str, board: str) -> None:
+        """Record the leaderboard ("discriminative" / "generative") of ``task`` in ``run``."""
+        self._conn.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", (run, task, board))
+
+    def boards(self, run: str) -> dict[str, str]:
+        """task -> leaderboard recorded for ``run``."""
+        rows = self._conn.execute("SELECT task, board FROM tasks WHERE run = ?", (run,))
+        return dict(rows.fetchall())
 
     def results(self, run: str | None = None) -> list[Result]:
         """All results (of one run), in the order they were recorded."""

@@ -162,13 +162,9 @@ class ContinuousSSL:
     def key(self) -> str:
         """A hash of the backbone, the layers and (for a local folder) its files' sizes and
         modification times, so changed weights are never served from the cache."""
-        h = hashlib.sha256(f"{self.backbone.source}\t{self.layers}".encode())
-        folder = Path(self.model)
-        if folder.is_dir():
-            for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-                st = f.stat()
-                h.update(f"{f.relative_to(folder)}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-        return h.hexdigest()
+        from .keys import digest, path_stamp
+
+        return digest(self.backbone.source, self.layers, path_stamp(self.model))
 
     def encode(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """Mono float32 [N] at 16 kHz -> float32 [T, L * D]."""
