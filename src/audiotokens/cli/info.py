@@ -14,6 +14,7 @@ def info(
     from rich.console import Console
     from rich.table import Table
 
+    from ..tiers import bitrate_tier
     from ..tokenizers.registry import load_tokenizer
 
     tok = load_tokenizer(tokenizer)
@@ -26,7 +27,7 @@ def info(
         ("frame rate", f"{i.frame_rate:g} frames/s"),
         ("codebooks", f"{i.n_codebooks}  ({', '.join(i.codebook_names)})"),
         ("vocab sizes", ", ".join(str(v) for v in i.vocab_sizes)),
-        ("bitrate", f"{i.bitrate_bps:,.0f} bps"),
+        ("bitrate", f"{i.bitrate_bps:,.0f} bps ({bitrate_tier(i.bitrate_bps)} tier)"),
         ("decoder", "yes" if i.has_decoder else "no"),
         ("fitted", "yes" if i.fitted else "no (run `audiotokens fit`)"),
     ]

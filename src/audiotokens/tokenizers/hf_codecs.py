@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..audio import resample
+from ..tiers import BITRATE_TIERS, LOW_MAX_BPS
 from .base import Tokenizer, TokenizerError, TokenizerInfo, Tokens
 
 __all__ = [
@@ -42,9 +43,8 @@ __all__ = [
     "codebooks_for_tier",
 ]
 
-BITRATE_TIERS = ("low", "medium", "high")
-LOW_BPS = 1500.0
-MEDIUM_BPS = 6000.0
+LOW_BPS = LOW_MAX_BPS
+MEDIUM_BPS = 6000.0  # the medium tier's target: the top of DASB's 3-6 kbps
 
 
 @dataclass(frozen=True)
