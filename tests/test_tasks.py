@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -128,7 +129,7 @@ def test_asr_head_learns_its_training_transcripts(synth_root: Path) -> None:
 
 def test_synthetic_tasks_record_metrics(synth_root: Path, tmp_path: Path) -> None:
     cfg = BenchConfig(out=tmp_path, data=synth_root, tokenizers=("continuous-mel", "energy"),
-                      train=TINY, cost=False, report=False, verbose=False)
+                      train=TINY, cost=False, report=False, verbose=False, seeds=1)
     summary = run_benchmark(cfg, Registry([ENERGY_ENTRY]))
     assert summary.trained == 6 and summary.count("failed") == 0
     with ResultsDB(summary.db_path) as db:
@@ -140,6 +141,21 @@ def test_synthetic_tasks_record_metrics(synth_root: Path, tmp_path: Path) -> Non
                 (tok, "spkid-synth", "eer")} <= got
     assert {a.task for a in weights} == {"asr-synth", "prosody-proxy", "spkid-synth"}
     assert all(a.tokenizer == "energy" for a in weights)  # the continuous baseline has none
+    with ResultsDB(summary.db_path) as db:
+        values = {(r.tokenizer, r.task, r.metric): r.value for r in db.results(summary.run)}
+        training = db.artifacts(summary.run, kind="training")
+        boards = db.boards(summary.run)
+    for tok in ("continuous-mel", "energy"):  # a blank transcript: every character deleted
+        assert values[(tok, "asr-synth", "cer@chance")] == 1.0
+        assert values[(tok, "asr-synth", "wer@chance")] == 1.0
+    assert len(training) == 6  # one per trained head: why it stopped + its validation curve
+    for a in training:
+        payload = json.loads(a.payload)
+        assert payload["stopped"] in ("converged", "budget") and payload["curve"]
+        assert all(payload["metric"] in point for point in payload["curve"])
+    assert boards == {"asr-synth": "discriminative", "prosody-proxy": "discriminative",
+                      "spkid-synth": "discriminative", "resynth-synth": "generative",
+                      "enhance": "generative", "tts": "generative"}
 
 
 def test_fsdd_and_librispeech_tasks_record_metrics(fsdd_root: Path, librispeech_root: Path,
@@ -147,15 +163,19 @@ def test_fsdd_and_librispeech_tasks_record_metrics(fsdd_root: Path, librispeech_
     data_root = fsdd_root.parent
     cfg = BenchConfig(out=tmp_path, data=data_root, tokenizers=("continuous-mel",),
                       tasks=("kws-fsdd", "spkid-fsdd", "spkid-librispeech"), max_items=20,
-                      train=TINY, cost=False, report=False, verbose=False)
+                      train=TINY, cost=False, report=False, verbose=False, seeds=1)
     summary = run_benchmark(cfg)
     assert summary.trained == 3
     with ResultsDB(summary.db_path) as db:
         values = {(r.task, r.metric): r.value for r in db.results(summary.run)}
-    assert set(values) == {("kws-fsdd", "accuracy"), ("spkid-fsdd", "accuracy"),
-                           ("spkid-fsdd", "eer"), ("spkid-librispeech", "accuracy"),
-                           ("spkid-librispeech", "eer")}
+    own = {("kws-fsdd", "accuracy"), ("spkid-fsdd", "accuracy"), ("spkid-fsdd", "eer"),
+           ("spkid-librispeech", "accuracy"), ("spkid-librispeech", "eer")}
+    assert set(values) == own | {(t, f"{m}@chance") for t, m in own}
     assert all(0.0 <= v <= 1.0 for v in values.values())
+    # chance: the majority class of 10 digits / 6 or 10 speakers, and a constant trial score
+    assert values[("kws-fsdd", "accuracy@chance")] <= 0.2
+    assert values[("spkid-fsdd", "eer@chance")] == values[("spkid-librispeech", "eer@chance")] \
+        == 0.5
 
 
 def _ravdess(root: Path) -> None:
@@ -215,7 +235,7 @@ def test_asr_on_a_librispeech_layout(synth_root: Path, tmp_path: Path) -> None:
             "\n".join(lines))
     cfg = BenchConfig(out=tmp_path / "out", data=tmp_path / "LibriSpeech",
                       tokenizers=("continuous-mel",), tasks=("asr-librispeech",), train=TINY,
-                      cost=False, report=False, verbose=False)
+                      cost=False, report=False, verbose=False, seeds=1)
     summary = run_benchmark(cfg)
     assert [c.status for c in summary.cells] == ["done"]
     assert set(summary.cells[0].metrics) == {"cer", "wer"}

@@ -11,7 +11,7 @@ from ...data.manifest import ManifestItem
 from ..features import InputSpec
 from ..heads import CTCHead, DownstreamModel
 from .base import Batch, Metric, Task, TaskData
-from .metrics import error_rates, normalize_text
+from .metrics import blank_rates, error_rates, normalize_text
 from .splits import split_items
 
 __all__ = ["ASRTask", "BLANK"]
@@ -64,6 +64,10 @@ class ASRTask(Task):
         """Mean CTC loss."""
         assert batch.target_lengths is not None
         return CTCHead.loss(model(batch.x, batch.lengths), batch.targets, batch.target_lengths)
+
+    def chance(self, data: TaskData, metrics: dict[str, float]) -> dict[str, float]:
+        """CER and WER of a blank transcript for every test item."""
+        return blank_rates([it.text or "" for it in data.test])
 
     def evaluate(self, model: DownstreamModel, batches: Iterable[Batch],
                  data: TaskData) -> dict[str, float]:

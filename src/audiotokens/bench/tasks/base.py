@@ -111,6 +111,7 @@ class Task(ABC):
     corpus: str = ""
     metrics: tuple[Metric, ...] = ()
     pools_input: bool = True  # False: the head gets full-rate frames and reduces the rate
+    generative: bool = False  # the task scores decoded audio (its leaderboard: "generative")
 
     @abstractmethod
     def prepare(self, items: list[ManifestItem]) -> TaskData:
@@ -136,6 +137,12 @@ class Task(ABC):
         """What the head's input module reads, given the tokenizer's ``spec`` (default: the
         tokenizer's own output; TTS reads phones instead)."""
         return spec
+
+    def chance(self, data: TaskData, metrics: dict[str, float]) -> dict[str, float]:
+        """Metric -> value of a trivial predictor on the test split (majority class, blank
+        transcript, copying the input), for the metrics that have one; ``metrics`` are the
+        cell's own results (a copy-the-input level may be one of its references)."""
+        return {}
 
     def input_items(self, data: TaskData) -> list[ManifestItem]:
         """Every item whose audio must be encoded for this task (default: all split items)."""

@@ -68,6 +68,19 @@ class ClassifyTask(Task):
         """Cross-entropy of the class logits."""
         return nn.functional.cross_entropy(model(batch.x, batch.lengths).logits, batch.targets)
 
+    def chance(self, data: TaskData, metrics: dict[str, float]) -> dict[str, float]:
+        """Accuracy of always guessing the most frequent training class; with
+        ``verification``, the EER of a constant trial score (one value for every pair)."""
+        train = np.array([data.targets[it.id] for it in data.train])
+        test = np.array([data.targets[it.id] for it in data.test])
+        out = {"accuracy": accuracy(np.full(len(test), np.bincount(train).argmax()), test)}
+        if self.verification:
+            speakers = [data.classes[int(t)] for t in test]
+            _, same = trial_scores(np.ones((len(test), 1)), speakers)
+            if same.any() and not same.all():
+                out["eer"] = equal_error_rate(np.zeros(len(same)), same)
+        return out
+
     def evaluate(self, model: DownstreamModel, batches: Iterable[Batch],
                  data: TaskData) -> dict[str, float]:
         """Accuracy, and with ``verification`` the EER when the split has both same- and

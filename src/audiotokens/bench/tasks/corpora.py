@@ -1,6 +1,7 @@
 """Find and read the corpora that tasks need: the synthetic corpus, FSDD, LibriSpeech-layout
-folders (via :mod:`audiotokens.data`), emotion folders (RAVDESS, CREMA-D, IEMOCAP) and noisy
-corpora (a folder with ``noisy.jsonl``: items with a ``clean_path``, see
+folders (via :mod:`audiotokens.data`), emotion folders (RAVDESS, CREMA-D, IEMOCAP), folders of
+transcribed clips (``transcripts.tsv``; several such folders under one root are read together)
+and noisy corpora (a folder with ``noisy.jsonl``: items with a ``clean_path``, see
 :mod:`audiotokens.data.noise`). ``tts`` corpora (one synthetic voice, with alignments) are read
 like the synthetic one but never detected: the runner synthesizes them.
 
@@ -13,11 +14,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ...data.corpora import TRANSCRIPTS_FILE
 from ...data.manifest import ManifestError, ManifestItem, read_manifest
 
 __all__ = ["CORPUS_KINDS", "find_corpora", "load_corpus", "emotion_manifest"]
 
-CORPUS_KINDS = ("synthetic", "fsdd", "librispeech", "emotion", "noisy", "tts")
+CORPUS_KINDS = ("synthetic", "fsdd", "librispeech", "emotion", "noisy", "tts", "transcribed")
 _FSDD = re.compile(r"^\d_[A-Za-z]+_\d+\.wav$")
 _LIBRI = re.compile(r"^\d+-\d+-\d+\.flac$")
 _RAVDESS = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)\.wav$")
@@ -43,6 +45,8 @@ def _kind_of(folder: Path) -> str | None:
         return "fsdd"
     if any(_LIBRI.match(p.name) for p in folder.rglob("*.flac")):
         return "librispeech"
+    if (folder / TRANSCRIPTS_FILE).is_file():
+        return "transcribed"
     if any(_RAVDESS.match(p.name) or _CREMA.match(p.name) for p in folder.rglob("*.wav")) or \
             any(folder.glob("Session*/dialog/EmoEvaluation")):
         return "emotion"
@@ -58,10 +62,14 @@ def find_corpora(root: str | Path) -> dict[str, Path]:
     if not root.is_dir():
         raise ManifestError(f"{root}: not a folder (expected a corpus or a folder of corpora)")
     found: dict[str, Path] = {}
+    transcribed = 0
     for folder in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
         kind = _kind_of(folder)
+        transcribed += kind == "transcribed"
         if kind is not None:
             found.setdefault(kind, folder.resolve())
+    if transcribed > 1 and found["transcribed"] != root.resolve():
+        found["transcribed"] = root.resolve()  # several sets of transcribed clips: all of them
     if not found:
         raise ManifestError(f"{root}: no known corpus found (kinds: {', '.join(CORPUS_KINDS)}: "
                             "all.jsonl, FSDD recordings/, LibriSpeech .flac tree, emotion wavs, "
@@ -88,6 +96,8 @@ def load_corpus(kind: str, root: str | Path) -> list[ManifestItem]:
         return read_manifest(root / NOISY_MANIFEST)
     if kind == "tts":  # a single-voice synthetic corpus (the benchmark runner makes it)
         return read_manifest(root / "all.jsonl")
+    if kind == "transcribed":
+        return data.transcribed_manifest(root)
     raise ValueError(f"corpus kind must be one of {CORPUS_KINDS}, got {kind!r}")
 
 

@@ -54,6 +54,11 @@ class EnhanceTask(TokenTargetTask):
         """The metrics scored on decoded audio, PESQ first."""
         return RESYNTH_METRICS + ((DNSMOS_METRIC,) if self.with_dnsmos else ())
 
+    def chance(self, data: TaskData, metrics: dict[str, float]) -> dict[str, float]:
+        """Copying the input: the audio metrics of the noisy tokens decoded unchanged."""
+        return {m.name: metrics[f"{m.name}@noisy_tokens"] for m in self.audio_metrics
+                if f"{m.name}@noisy_tokens" in metrics}
+
     def prepare(self, items: list[ManifestItem]) -> TaskData:
         """Items with a ``clean_path``, split by the corpus, else by held-out speakers (>= 4
         speakers), else by utterance. Targets are bound per tokenizer by :meth:`bind`."""

@@ -21,15 +21,20 @@ from ..features import InputSpec
 from ..heads import COMBINE_MODES, ContinuousInput, DownstreamModel, TokenEmbedding
 from .base import Batch, Task, TaskData, collate
 
-__all__ = ["TrainConfig", "TrainResult", "build_model", "input_stride", "train_and_evaluate"]
+__all__ = ["STOP_REASONS", "TrainConfig", "TrainResult", "build_model", "input_stride",
+           "train_and_evaluate"]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Head training settings. ``max_frame_rate`` caps the head's frame rate by average-pooling
-    (mu-law's 16 kHz "frames" -> 50 Hz); ``device`` is any torch device string."""
+    """Head training settings. Training validates every ``eval_every`` steps and stops when
+    ``patience`` validations in a row did not improve on the best (counted only after
+    ``min_steps``: CTC sits on a blank plateau first) or at ``max_steps``, the budget.
+    ``max_frame_rate`` caps the head's frame rate by average-pooling (mu-law's 16 kHz
+    "frames" -> 50 Hz); ``device`` is any torch device string."""
 
     max_steps: int = 300
+    min_steps: int = 0
     batch_size: int = 16
     lr: float = 2e-3
     eval_every: int = 50
@@ -47,14 +52,21 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "eval_every", "patience", "dim", "hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.min_steps <= self.max_steps:
+            raise ValueError(f"min_steps must be in [0, max_steps], got {self.min_steps}")
         if not self.lr > 0 or not self.max_frame_rate > 0:
             raise ValueError("lr and max_frame_rate must be positive")
 
 
+STOP_REASONS = ("converged", "budget")
+
+
 @dataclass
 class TrainResult:
-    """Test metrics of the best-on-validation weights, plus how training went; ``model`` is
-    the trained model with those weights, in eval mode."""
+    """Test metrics of the best-on-validation weights, plus how training went: ``stopped``
+    is "converged" (``patience`` validations in a row without improvement) or "budget"
+    (``max_steps`` reached first); ``history`` has one row per validation (step, training
+    loss, validation metrics). ``model`` has the best weights, in eval mode."""
 
     metrics: dict[str, float]
     valid_metrics: dict[str, float]
@@ -63,6 +75,7 @@ class TrainResult:
     codebook_weights: list[float] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     model: DownstreamModel | None = None
+    stopped: str = "budget"
 
 
 def input_stride(spec: InputSpec, cfg: TrainConfig) -> int:
@@ -165,11 +178,12 @@ def train_and_evaluate(task: Task, data: TaskData, arrays: dict[str, np.ndarray]
         if _better(task, value, best):
             best, best_valid, best_step, bad_rounds = value, valid, steps, 0
             best_state = copy.deepcopy(model.state_dict())
-        else:
+        elif steps >= cfg.min_steps:
             bad_rounds += 1
     model.load_state_dict(best_state)
     if isinstance(model.inputs, TokenEmbedding):
         model.inputs.reset_weight_stats()
     metrics = _evaluate(task, model, data.test, arrays, data, cfg)
+    stopped = "converged" if bad_rounds >= cfg.patience else "budget"
     return TrainResult(metrics, best_valid, steps, best_step, model.codebook_weights(), history,
-                       model)
+                       model, stopped)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["accuracy", "equal_error_rate", "ErrorRates", "error_rates", "normalize_text",
-           "trial_scores"]
+__all__ = ["accuracy", "blank_rates", "equal_error_rate", "ErrorRates", "error_rates",
+           "normalize_text", "trial_scores"]
 
 
 def accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
@@ -79,3 +79,9 @@ def error_rates(references: list[str], hypotheses: list[str]) -> ErrorRates:
         raise ValueError("a reference transcript is empty after normalisation")
     hyps = [normalize_text(h) for h in hypotheses]
     return ErrorRates(cer=float(jiwer.cer(refs, hyps)), wer=float(jiwer.wer(refs, hyps)))
+
+
+def blank_rates(references: list[str]) -> dict[str, float]:
+    """{"cer", "wer"} of a blank transcript for each reference: the chance level of ASR."""
+    rates = error_rates(references, [""] * len(references))
+    return {"cer": rates.cer, "wer": rates.wer}

@@ -171,6 +171,12 @@ class TTSTask(TokenTargetTask):
             self._durations = fit_durations([s for s in train if len(s.ids)], len(data.classes))
         return self._durations
 
+    def chance(self, data: TaskData, metrics: dict[str, float]) -> dict[str, float]:
+        """CER and WER of a blank transcript (the judge hearing nothing it can read)."""
+        from .metrics import blank_rates
+
+        return blank_rates([it.text or "" for it in data.test])
+
     def score(self, model: Any, tokenizer: Any, items: list[ManifestItem], bound: Bound,
               arrays: dict[str, np.ndarray], out_dir: Path, *, run: str, label: str,
               tier: str, seed: int = 0, with_reference: bool = True,
