@@ -1,6 +1,6 @@
 """Manifests (one JSONL schema) and corpus adapters."""
 
-from .corpora import fsdd_manifest, librispeech_manifest, ljspeech_manifest
+from .corpora import fsdd_manifest, librispeech_manifest, ljspeech_manifest, transcribed_manifest
 from .folder import FolderScan, SkippedFile, folder_manifest, scan_folder
 from .manifest import ManifestError, ManifestItem, iter_manifest, read_manifest, write_manifest
 from .splits import assign_splits, hash_split
@@ -27,5 +27,6 @@ __all__ = [
     "scan_folder",
     "summarize",
     "synthesize_corpus",
+    "transcribed_manifest",
     "write_manifest",
 ]

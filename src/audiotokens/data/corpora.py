@@ -16,7 +16,11 @@ from ..audio import probe_audio
 from .manifest import ManifestError, ManifestItem
 from .splits import assign_splits
 
-__all__ = ["DIGIT_WORDS", "fsdd_manifest", "librispeech_manifest", "ljspeech_manifest"]
+__all__ = ["DIGIT_WORDS", "TRANSCRIPTS_FILE", "fsdd_manifest", "librispeech_manifest",
+           "ljspeech_manifest", "transcribed_manifest"]
+
+TRANSCRIPTS_FILE = "transcripts.tsv"
+HEADERLESS = (".raw", ".pcm")  # no sample rate in the file: skipped by transcribed_manifest
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 _FSDD_NAME = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
@@ -147,5 +151,45 @@ def ljspeech_manifest(root: str | Path, *, valid_fraction: float = 0.05,
         path = wavs[utt]
         items.append(ManifestItem(id=utt, path=str(path), duration=probe_audio(path).duration,
                                   text=texts.get(utt) or None, speaker="LJ"))
+    return assign_splits(items, valid_fraction=valid_fraction, test_fraction=test_fraction,
+                         seed=seed)
+
+
+def _transcribed_rows(tsv: Path) -> list[ManifestItem]:
+    items = []
+    with tsv.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        if not {"path"} <= set(reader.fieldnames or ()) or not \
+                {"text", "text_normalized"} & set(reader.fieldnames or ()):
+            raise ManifestError(f"{tsv}: needs tab-separated columns 'path' and 'text' (or "
+                                f"'text_normalized'); got {reader.fieldnames}")
+        for row in reader:
+            path = tsv.parent / row["path"]
+            if path.suffix.lower() in HEADERLESS:
+                continue
+            text = (row.get("text_normalized") or row.get("text") or "").strip()
+            items.append(ManifestItem(
+                id=row.get("utt_id") or path.stem, path=str(path),
+                duration=probe_audio(path).duration, text=text or None,
+                speaker=row.get("speaker") or row.get("source") or tsv.parent.name))
+    return items
+
+
+def transcribed_manifest(root: str | Path, *, valid_fraction: float = 0.15,
+                         test_fraction: float = 0.25, seed: int = 0) -> list[ManifestItem]:
+    """Transcribed recordings: ``transcripts.tsv`` (tab-separated: ``path`` relative to it,
+    ``text`` or ``text_normalized``; optional ``utt_id``, ``speaker`` or ``source``) in
+    ``root`` or, when root has none, in each of its direct sub-folders (joined).
+
+    Made for small sets of real speech (the shared LJSpeech and LibriVox clips): split by
+    hash of id with larger held-out fractions than a big corpus would use. Rows naming
+    headerless audio (:data:`HEADERLESS`: no sample rate to read) are skipped.
+    """
+    root = _need_dir(root, "transcribed recordings")
+    files = [root / TRANSCRIPTS_FILE] if (root / TRANSCRIPTS_FILE).is_file() else sorted(
+        p / TRANSCRIPTS_FILE for p in root.iterdir() if (p / TRANSCRIPTS_FILE).is_file())
+    if not files:
+        raise ManifestError(f"{root}: no {TRANSCRIPTS_FILE} here or in a sub-folder")
+    items = [it for tsv in files for it in _transcribed_rows(tsv)]
     return assign_splits(items, valid_fraction=valid_fraction, test_fraction=test_fraction,
                          seed=seed)
