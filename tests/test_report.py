@@ -44,7 +44,7 @@ def build_db(tmp_path: Path) -> Path:
     path = tmp_path / "results.db"
     weights = {"names": ["layer1", "layer7", "layer12"], "weights": [0.2, 0.5, 0.3]}
     with ResultsDB(path) as db:
-        for seed, (wer, cer) in enumerate([(0.20, 0.07), (0.30, 0.09)]):
+        for seed, (wer, cer) in enumerate([(0.20, 0.07), (0.30, 0.09)]):  # seed 1: again below
             db.add_cell([r("A", "low", "asr", "wer", wer, False, seed),
                          r("A", "low", "asr", "cer", cer, False, seed)],
                         [Artifact("r1", "A", "asr", seed, "codebook_weights", "w",
@@ -67,7 +67,23 @@ def build_db(tmp_path: Path) -> Path:
                                ("D", "high", 24000.0)]:
             db.add_cell([r(tok, tier, "cost", "bitrate_bps", bps, False),
                          r(tok, tier, "cost", "encode_seconds_per_16s", bps / 1e4, False)])
+        # a task with many reference metrics: a table wider than the page
+        db.add_cell([r("C", "high", "tts", "dnsmos", 3.5, True, seed=1),
+                     *(r("C", "high", "tts", f"metric_number_{k}@reference_{k}", 0.5, True, 1)
+                       for k in range(16))])
+        curve = {"stopped": "converged", "steps": 150, "best_step": 50, "patience": 2,
+                 "eval_every": 50, "metric": "wer", "higher_is_better": False,
+                 "curve": [{"step": 50.0, "loss": 2.0, "wer": 0.3},
+                           {"step": 100.0, "loss": 1.0, "wer": 0.35},
+                           {"step": 150.0, "loss": 0.5, "wer": 0.4}]}
+        db.add_cell([r("A", "low", "asr", "wer", 0.30, False, 1),
+                     r("A", "low", "asr", "cer", 0.09, False, 1)],
+                    [Artifact("r1", "A", "asr", 1, "training", "training", json.dumps(curve))])
+        for task, board in (("asr", "discriminative"), ("kws", "discriminative"),
+                            ("tts", "generative")):
+            db.set_board("r1", task, board)
         db.add_cell([Result("r2", "Z", "low", "asr", "wer", 0.5, 0, False)])
+        db.set_board("r2", "asr", "discriminative")
     return path
 
 
@@ -113,29 +129,47 @@ def test_report_structure_and_inline_data(tmp_path) -> None:
 
     summary = write_report(build_db(tmp_path), tmp_path / "out" / "report.html", run="r1")
     text = summary.path.read_text()
-    assert summary.runs == ("r1",) and summary.n_results == 21
+    assert summary.runs == ("r1",) and summary.n_results == 38
     assert not re.search(r"https?://", text, re.IGNORECASE)
     page = parse(text)
     boards = [t for t in page.tables if t["class"].startswith("leaderboard")]
-    assert [t["class"] for t in boards] == ["leaderboard scope-overall", "leaderboard scope-high",
-                                            "leaderboard scope-low"]
-    overall = boards[0]["rows"]
-    assert overall[0] == ["#", "tokenizer", "tier", "mean rank", "asr", "kws", "tts", "missing"]
-    # asr: C 1, A = B 2.5, D 4; kws: A 1, C 2; tts: C 1
-    assert overall[1:] == [["1", "C", "high", "1.333", "1", "2", "1", "–"],
-                           ["2", "A", "low", "1.75", "2.5", "1", "–", "tts"],
-                           ["3", "B", "low", "2.5", "2.5", "–", "–", "kws, tts"],
-                           ["4", "D", "high", "4", "4", "–", "–", "kws, tts"]]
+    assert [t["class"] for t in boards] == [
+        "leaderboard board-discriminative scope-all", "leaderboard board-discriminative "
+        "scope-high", "leaderboard board-discriminative scope-low",
+        "leaderboard board-generative scope-all", "leaderboard board-generative scope-high",
+        "leaderboard board-generative scope-low"]
+    disc = boards[0]["rows"]
+    assert disc[0] == ["#", "tokenizer", "tier", "mean rank", "tasks", "asr (wer ↓)",
+                       "kws (accuracy ↑)"]
+    # asr: A's 2-seed CI (0.25 ± 0.635) overlaps everyone: all share rank 1.
+    # kws: A 1, C 2. A and C have both tasks; B and D lack kws: listed, not ranked.
+    assert [row[:5] for row in disc[1:]] == [["1", "A", "low", "1", "2/2"],
+                                             ["2", "C", "high", "1.5", "2/2"],
+                                             ["–", "B", "low", "–", "1/2"],
+                                             ["–", "D", "high", "–", "1/2"]]
+    assert re.fullmatch(r"0\.25 ± 0\.6353 \(#1\)", disc[1][5])
+    assert disc[2][6] == "0.8 (#2)" and disc[3][6] == "–"
+    gen = boards[3]["rows"]  # tts: only C; A, B, D have no generative result
+    assert [row[:5] for row in gen[1:]] == [["1", "C", "high", "1", "1/1"],
+                                            ["–", "A", "low", "–", "0/1"],
+                                            ["–", "B", "low", "–", "0/1"],
+                                            ["–", "D", "high", "–", "0/1"]]
+    findings = text.split("<h3>Findings</h3>")[1].split("</ul>")[0]
+    assert "discriminative board: best <b>A</b> (low)" in findings
+    assert "not ranked (a task missing): B, D." in findings
+    assert "asr: C, A, B, D share the lead; their CIs overlap" in findings
+    assert "kws: A leads (accuracy 0.9), but with one seed there is no CI" in findings
+    assert "1 of 1 heads converged" in findings
     asr = next(t for t in page.tables if t["class"] == "task task-asr")["rows"]
-    assert asr[0] == ["tokenizer", "tier", "wer ↓ ★", "cer ↓"]
-    assert asr[1][:3] == ["C", "high", "0.1"]
-    assert re.fullmatch(r"0\.25 ± 0\.6353 \(n=2\)", asr[2][2])  # 12.706 * 0.05 (scipy t)
+    assert asr[0] == ["tokenizer", "tier", "wer ↓ ★", "cer ↓", "head stopped"]
+    assert asr[1][:3] == ["A", "low", "0.25 ± 0.6353 (n=2)"] and asr[1][4] == "converged 1/1"
     tts = next(t for t in page.tables if t["class"] == "task task-tts")["rows"]
     assert [row[0] for row in tts[1:]] == ["C", "A", "B", "D"]  # A, B, D shown, not dropped
     assert tts[2][2] == tts[3][2] == "not measured"
+    assert '<div class="scroll"><table class="task task-tts"' in text
     assert any(t["class"] == "task task-cost" for t in page.tables)
-    # scatter per task (3) + weights for asr (1) + cost bars (1)
-    assert summary.n_images == len(page.imgs) == 5
+    # scatter per task (3) + asr validation curves (1) + weights for asr (1) + cost bars (1)
+    assert summary.n_images == len(page.imgs) == 6
     for src in page.imgs:
         assert src.startswith("data:image/png;base64,")
         image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
@@ -166,11 +200,12 @@ def test_cli_report(tmp_path, capsys) -> None:
         main(["report", str(db), "--out", str(out), "--run", "r1", "--primary", "asr=cer"])
     assert exit_info.value.code == 0
     assert "wrote" in capsys.readouterr().out
-    overall = next(t for t in parse(out.read_text()).tables
-                   if t["class"] == "leaderboard scope-overall")["rows"]
-    # asr on cer: D 1, B 2, C 3, A 4 -> D 1; C (3+2+1)/3 = 2 = B 2 (C misses fewer); A 2.5
-    assert [(row[1], row[3]) for row in overall[1:]] == [("D", "1"), ("C", "2"), ("B", "2"),
-                                                         ("A", "2.5")]
+    disc = next(t for t in parse(out.read_text()).tables
+                if t["class"] == "leaderboard board-discriminative scope-all")["rows"]
+    # asr ranked on cer: A's 2-seed CI (0.08 ± 0.127) overlaps every other entry
+    assert disc[0][5] == "asr (cer ↓)"
+    assert [(row[1], row[5]) for row in disc[1:]] == [
+        ("A", "0.08 ± 0.1271 (#1)"), ("C", "0.06 (#1)"), ("B", "0.05 (#1)"), ("D", "0.01 (#1)")]
     for argv, message in [
         (["report", str(tmp_path / "none.db")], "none.db: results database not found"),
         (["report", str(db), "--run", "r9"], "no run 'r9'"),
@@ -190,16 +225,22 @@ def test_report_renders_in_headless_chromium(tmp_path) -> None:
         pytest.skip("chromium not installed (apt-get install -y chromium)")
     summary = write_report(build_db(tmp_path), tmp_path / "report.html", run="r1")
     cmd = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-           "--virtual-time-budget=5000", "--dump-dom", summary.path.as_uri()]
+           "--window-size=1280,900", "--virtual-time-budget=5000", "--dump-dom",
+           summary.path.as_uri()]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = parse(proc.stdout)
-    overall = next(t for t in dom.tables if t["class"] == "leaderboard scope-overall")["rows"]
-    assert [row[1] for row in overall[1:]] == ["C", "A", "B", "D"]
-    assert len(dom.imgs) == 5 and all(s.startswith("data:image/png") for s in dom.imgs)
+    disc = next(t for t in dom.tables
+                if t["class"] == "leaderboard board-discriminative scope-all")["rows"]
+    assert [row[1] for row in disc[1:]] == ["A", "C", "B", "D"]
+    assert len(dom.imgs) == 6 and all(s.startswith("data:image/png") for s in dom.imgs)
     assert len(dom.audio) == 1
-    # the page's script counts images that decoded (naturalWidth > 0) once loaded
-    assert re.search(r'data-images-loaded="5/5"', proc.stdout), proc.stdout[:300]
+    # the page's script counts images that decoded (naturalWidth > 0) once loaded, and
+    # whether the page fits the 1280 px window (the 18-column tts table scrolls in its box)
+    assert re.search(r'data-images-loaded="6/6"', proc.stdout), proc.stdout[:300]
+    width = re.search(r'data-width="(\d+)/(\d+)"', proc.stdout)
+    assert width is not None, proc.stdout[:300]
+    assert int(width.group(2)) == 1280 and int(width.group(1)) <= int(width.group(2))
 
 
 def test_reference_metrics_get_their_own_table(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .cost import COST_TASK
 from .db import Artifact, CellSummary, Result, ResultsDB, summarize
-from .ranking import Leaderboard, Ranking, rank_results
+from .ranking import Leaderboard, RankedScore, Ranking, rank_results
 
 __all__ = ["ReportSummary", "render_report", "write_report", "MAX_AUDIO_BYTES"]
 
@@ -39,12 +39,17 @@ tr:nth-child(even) td{background:#fafafa}
 .note{color:#8a5a00;background:#fff6e0;padding:.3rem .6rem;border-left:3px solid #e0a000}
 .muted{color:#777}figure{margin:.8rem 0}figcaption{font-size:.85rem;color:#555}
 img{max-width:100%}
+.scroll{overflow-x:auto;max-width:100%}
+.chance{color:#8a5a00;font-size:.8em;white-space:nowrap}
+ul.findings li{margin:.2rem 0}
 """
 _SCRIPT = """
 window.addEventListener("load", function () {
   var imgs = Array.prototype.slice.call(document.images);
   var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
   document.body.setAttribute("data-images-loaded", ok + "/" + imgs.length);
+  document.body.setAttribute("data-width", document.documentElement.scrollWidth + "/" +
+                             window.innerWidth);
 });
 """
 
@@ -100,18 +105,30 @@ def _table(page: _Page, cls: str, header: list[str], rows: list[list[str]],
                        for i, v in enumerate(values))
 
     body = "".join(f"<tr>{cells('td', r)}</tr>" for r in rows)
-    page.add(f'<table class="{cls}"><thead><tr>{cells("th", header)}</tr></thead>'
-             f"<tbody>{body}</tbody></table>")
+    page.add(f'<div class="scroll"><table class="{cls}"><thead><tr>{cells("th", header)}</tr>'
+             f"</thead><tbody>{body}</tbody></table></div>")
+
+
+def _score(s: RankedScore | None) -> str:
+    """A leaderboard cell: mean (± CI) and rank, flagged when at chance."""
+    if s is None:
+        return '<span class="muted">–</span>'
+    ci = "" if s.ci95 is None else f" ± {_fmt(s.ci95)}"
+    flag = ' <span class="chance">at chance</span>' if s.at_chance else ""
+    return f"{_fmt(s.value)}{ci} (#{s.rank}){flag}"
 
 
 def _leaderboard(page: _Page, board: Leaderboard, title: str) -> None:
     page.add(f"<h4>{_e(title)}</h4>")
-    tasks = [t.task for t in board.tasks]
-    header = ["#", "tokenizer", "tier", "mean rank", *map(_e, tasks), "missing"]
-    rows = [[str(r.position), _e(r.tokenizer), _e(r.bitrate_tier), _fmt(r.mean_rank),
-             *(_fmt(r.ranks.get(t)) for t in tasks), _e(", ".join(r.missing) or "–")]
+    header = ["#", "tokenizer", "tier", "mean rank", "tasks",
+              *(f"{_e(t.task)} ({_e(t.metric)} {'↑' if t.higher_is_better else '↓'})"
+                for t in board.tasks)]
+    rows = [["–" if r.position is None else str(r.position), _e(r.tokenizer),
+             _e(r.bitrate_tier), _fmt(r.mean_rank), _e(r.coverage),
+             *(_score(t.score((r.tokenizer, r.bitrate_tier))) for t in board.tasks)]
             for r in board.rows]
-    _table(page, f"leaderboard scope-{_e(board.scope)}", header, rows, name_cols=3)
+    _table(page, f"leaderboard board-{_e(board.board)} scope-{_e(board.scope)}", header, rows,
+           name_cols=3)
 
 
 def _cell(s: CellSummary | None) -> str:
@@ -123,18 +140,91 @@ def _cell(s: CellSummary | None) -> str:
     return f'{_fmt(s.mean)} ± {_fmt(s.ci95)} <span class="muted">(n={s.n})</span>'
 
 
-def _task_tables(page: _Page, results: list[Result], ranking: Ranking) -> None:
+def _findings(page: _Page, ranking: Ranking, training: list[Artifact]) -> None:
+    """What the run found, in plain words: the best entry per board, which per-task leads
+    the CIs separate, which results are at chance, and heads that hit the step budget."""
+    lines = []
+    for name, board in ranking.boards.items():
+        best = [r for r in board.ranked if r.position == 1]
+        if best:
+            who = " and ".join(f"<b>{_e(r.tokenizer)}</b> ({_e(r.bitrate_tier)})" for r in best)
+            unranked = ", ".join(_e(r.tokenizer) for r in board.incomplete) or "none"
+            lines.append(f"{_e(name)} board: best {who}, mean rank {_fmt(best[0].mean_rank)} "
+                         f"over {len(board.tasks)} task(s); not ranked (a task missing): "
+                         f"{unranked}.")
+        else:
+            lines.append(f"{_e(name)} board: no entry has all {len(board.tasks)} tasks, so "
+                         "none is ranked; see the per-task ranks.")
+        for t in board.tasks:
+            top = [s for s in t.scores if s.rank == 1]
+            if len(t.scores) < 2:
+                continue
+            names = ", ".join(_e(s.tokenizer) for s in top)
+            if len(top) == 1 and min(s.n for s in t.scores) < 2:
+                lines.append(f"{_e(t.task)}: {names} leads ({_e(t.metric)} "
+                             f"{_fmt(top[0].value)}), but with one seed there is no CI to say "
+                             "whether the lead is real.")
+            elif len(top) == 1:
+                lines.append(f"{_e(t.task)}: {names} leads, and its 95 % CI separates it from "
+                             f"every other entry ({_e(t.metric)} {_fmt(top[0].value)}).")
+            else:
+                lines.append(f"{_e(t.task)}: {names} share the lead; their CIs overlap, so "
+                             "the data do not tell them apart.")
+    chance = [f"{_e(s.tokenizer)} on {_e(t.task)}" for b in ranking.boards.values()
+              for t in b.tasks for s in t.scores if s.at_chance]
+    lines.append(f"at chance (CI reaches the trivial predictor): {', '.join(chance)}." if chance
+                 else "no result is at chance.")
+    stops = [json.loads(a.payload).get("stopped") for a in training]
+    budget = sum(x == "budget" for x in stops)
+    if stops:
+        lines.append(f"{len(stops) - budget} of {len(stops)} heads converged (validation "
+                     f"metric stopped improving); {budget} stopped at the step budget.")
+    page.add("<h3>Findings</h3><ul class=\"findings\">"
+             + "".join(f"<li>{x}</li>" for x in lines) + "</ul>")
+
+
+def _board_of(ranking: Ranking, task: str) -> Leaderboard | None:
+    return next((b for b in ranking.boards.values() if any(t.task == task for t in b.tasks)),
+                None)
+
+
+def _stops(artifacts: list[Artifact]) -> dict[tuple[str, str], list[dict]]:
+    """(tokenizer, task) -> the parsed ``training`` artifacts of its seeds."""
+    out: dict[tuple[str, str], list[dict]] = {}
+    for a in artifacts:
+        try:
+            out.setdefault((a.tokenizer, a.task), []).append(json.loads(a.payload))
+        except ValueError:
+            continue
+    return out
+
+
+def _stop_text(runs: list[dict]) -> str:
+    """"converged 3/3" or "budget 1/3, converged 2/3" (heads of one tokenizer and task)."""
+    if not runs:
+        return '<span class="muted">–</span>'
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[str(run.get("stopped"))] = counts.get(str(run.get("stopped")), 0) + 1
+    return ", ".join(f"{_e(k)} {v}/{len(runs)}" for k, v in sorted(counts.items()))
+
+
+def _task_tables(page: _Page, results: list[Result], ranking: Ranking,
+                 training: list[Artifact]) -> None:
     summaries = summarize(results)
+    stops = _stops(training)
     for task in [*ranking.primary, *([COST_TASK] if any(r.task == COST_TASK for r in results)
                                      else [])]:
         rows_of = [s for s in summaries if s.task == task]
         metrics = list(dict.fromkeys(s.metric for s in rows_of))
         entries = list(dict.fromkeys((s.tokenizer, s.bitrate_tier) for s in rows_of))
-        order = {(s.tokenizer, s.bitrate_tier): s.rank for t in ranking.overall.tasks
+        board = _board_of(ranking, task)
+        order = {(s.tokenizer, s.bitrate_tier): s.rank for t in (board.tasks if board else ())
                  if t.task == task for s in t.scores}
         entries.sort(key=lambda e: (order.get(e, float("inf")), e))
         by_key = {(s.tokenizer, s.bitrate_tier, s.metric): s for s in rows_of}
-        # "<metric>@<reference>" values (enhancement, TTS) get a table of their own
+        trained = any(e[0] == tok and t == task for e in entries for tok, t in stops)
+        # "<metric>@<reference>" values (enhancement, TTS, chance levels) get their own table
         groups = [(task, [m for m in metrics if "@" not in m]),
                   (f"{task}: references", [m for m in metrics if "@" in m])]
         for title, names in groups:
@@ -145,18 +235,48 @@ def _task_tables(page: _Page, results: list[Result], ranking: Ranking) -> None:
                 s0 = next(s for s in rows_of if s.metric == m)
                 star = " ★" if ranking.primary.get(task) == m else ""
                 header.append(f"{_e(m)} {'↑' if s0.higher_is_better else '↓'}{star}")
-            rows = [[_e(e[0]), _e(e[1]), *(_cell(by_key.get((*e, m))) for m in names)]
+            extra = trained and title == task
+            rows = [[_e(e[0]), _e(e[1]), *(_cell(by_key.get((*e, m))) for m in names),
+                     *([_stop_text(stops.get((e[0], task), []))] if extra else [])]
                     for e in entries]
-            for r in ranking.overall.rows:  # entries without this task are shown, not dropped
+            for r in board.rows if board else ():  # entries without the task: shown
                 if task in r.missing:
                     rows.append([_e(r.tokenizer), _e(r.bitrate_tier),
-                                 *(['<span class="muted">not measured</span>'] * len(names))])
+                                 *(['<span class="muted">not measured</span>'] * len(names)),
+                                 *(["–"] if extra else [])])
             page.add(f"<h4>{_e(title)}</h4>")
-            _table(page, f"task task-{_e(task)}", header, rows, name_cols=2)
+            _table(page, f"task task-{_e(task)}", [*header, *(["head stopped"] if extra
+                                                             else [])], rows, name_cols=2)
+        _curves(page, task, {k[0]: v for k, v in stops.items() if k[1] == task})
     page.add('<p class="muted">★ primary metric (ranked); ↑ higher is better, ↓ lower is '
-             "better; ± is the 95 % Student-t confidence half-width over seeds; <em>not "
-             "measured</em>: no result for that tokenizer (e.g. no decoder for a generative "
-             "task).</p>")
+             "better; ± is the 95 % Student-t confidence half-width over seeds; "
+             "<em>@chance</em>: a trivial predictor (majority class, blank transcript, copying "
+             "the input); <em>head stopped</em>: <em>converged</em> when the validation metric "
+             "stopped improving for the patience, <em>budget</em> when the step cap came "
+             "first; <em>not measured</em>: no result for that tokenizer (e.g. no decoder for "
+             "a generative task).</p>")
+
+
+def _curves(page: _Page, task: str, runs: dict[str, list[dict]]) -> None:
+    """The validation curves of ``task``'s heads (one line per tokenizer and seed)."""
+    from .report_plots import validation_curves
+
+    series = {}
+    for tok, payloads in runs.items():
+        lines = []
+        for p in payloads:
+            metric = p.get("metric", "")
+            points = [(float(c["step"]), float(c[metric])) for c in p.get("curve", [])
+                      if metric in c and "step" in c]
+            if points:
+                lines.append(points)
+        if lines:
+            series[tok] = lines
+    if series:
+        first = next(iter(runs.values()))[0]
+        page.image(validation_curves(task, str(first.get("metric")),
+                                     bool(first.get("higher_is_better", True)), series),
+                   f"validation curves for {task}")
 
 
 def _scatter(page: _Page, results: list[Result], ranking: Ranking) -> None:
@@ -167,7 +287,7 @@ def _scatter(page: _Page, results: list[Result], ranking: Ranking) -> None:
     if not bitrate:
         page.note("no bitrate recorded (task 'cost', metric 'bitrate_bps'): no scatter plots")
         return
-    for t in ranking.overall.tasks:
+    for t in (t for b in ranking.boards.values() for t in b.tasks):
         points = [ScatterPoint(s.tokenizer, s.bitrate_tier, bitrate[key], s.value)
                   for s in t.scores if (key := (s.tokenizer, s.bitrate_tier)) in bitrate]
         if points:
@@ -244,17 +364,24 @@ def _run_section(page: _Page, db: ResultsDB, run: str,
                  primary: Mapping[str, str] | None) -> int:
     results = db.results(run)
     artifacts = db.artifacts(run)
-    ranking = rank_results(results, primary)
+    ranking = rank_results(results, primary, boards=db.boards(run))
+    training = [a for a in artifacts if a.kind == "training"]
     page.add(f'<section class="run" id="run-{_e(run)}"><h2>Run {_e(run)}</h2>')
-    page.add("<h3>Leaderboard</h3>")
-    if ranking.overall.tasks:
-        _leaderboard(page, ranking.overall, "overall")
-        for tier, board in ranking.tiers.items():
-            _leaderboard(page, board, f"tier: {tier}")
+    _findings(page, ranking, training)
+    page.add("<h3>Leaderboards</h3>")
+    if ranking.boards:
+        page.add('<p class="muted">One board per kind of task (as in DASB), each ranked only on '
+                 "its own tasks. On a task, entries whose 95 % CIs overlap share a rank; an "
+                 "entry that lacks a task of its board (no decoder, unsupported, failed) is "
+                 "listed with its coverage and not ranked.</p>")
+        for name, board in ranking.boards.items():
+            _leaderboard(page, board, f"{name}: all tiers")
+            for tier, tier_board in ranking.tiers[name].items():
+                _leaderboard(page, tier_board, f"{name}: tier {tier}")
     else:
         page.add('<p class="muted">no quality tasks recorded yet.</p>')
     page.add("<h3>Tasks</h3>")
-    _task_tables(page, results, ranking)
+    _task_tables(page, results, ranking, training)
     page.add("<h3>Bitrate vs quality</h3>")
     _scatter(page, results, ranking)
     page.add("<h3>Codebook weights</h3>")

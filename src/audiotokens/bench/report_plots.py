@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ScatterPoint", "png_data_uri", "bitrate_scatter", "weight_bars", "cost_bars"]
+__all__ = ["ScatterPoint", "png_data_uri", "bitrate_scatter", "validation_curves",
+           "weight_bars", "cost_bars"]
 
 _DPI = 96
-TIER_ORDER = ("low", "medium", "high", "continuous")  # one colour per tier in every plot
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
            "#17becf", "#7f7f7f", "#bcbd22")
 
@@ -46,40 +46,58 @@ def png_data_uri(fig: Any) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
 def bitrate_scatter(task: str, metric: str, higher_is_better: bool,
                     points: Sequence[ScatterPoint]) -> str:
-    """Metric (y) against bitrate (x, log scale), one colour per tier, points labelled."""
-    fig = _figure(6.0, 3.8)
+    """Metric (y) against bitrate (x, log scale): one colour and marker per entry, named in
+    a legend beside the axes (labels on the points would overlap when values are close)."""
+    fig = _figure(7.0, 3.8)
     ax = fig.add_subplot()
-    tiers = sorted({p.tier for p in points})
-    for tier in tiers:
-        i = TIER_ORDER.index(tier) if tier in TIER_ORDER else len(TIER_ORDER)
-        sel = [p for p in points if p.tier == tier]
-        ax.scatter([p.bitrate_bps for p in sel], [p.value for p in sel],
-                   color=_COLORS[i % len(_COLORS)], label=tier, s=36, zorder=3)
-    for p in points:
-        ax.annotate(p.label, (p.bitrate_bps, p.value), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)
+    for i, p in enumerate(points):
+        ax.scatter([p.bitrate_bps], [p.value], color=_COLORS[i % len(_COLORS)],
+                   marker=_MARKERS[i % len(_MARKERS)], s=46, zorder=3,
+                   label=f"{p.label} ({p.tier})")
     if all(p.bitrate_bps > 0 for p in points):
         ax.set_xscale("log")
     ax.set_xlabel("bitrate (bits/s)")
     ax.set_ylabel(f"{metric} ({'higher' if higher_is_better else 'lower'} is better)")
     ax.set_title(task)
     ax.grid(True, alpha=0.3)
-    ax.legend(title="tier", fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
+    return png_data_uri(fig)
+
+
+def validation_curves(task: str, metric: str, higher_is_better: bool,
+                      series: Mapping[str, Sequence[Sequence[tuple[float, float]]]]) -> str:
+    """Validation ``metric`` against training step: one colour per tokenizer, one line per
+    seed (``series``: tokenizer -> per seed [(step, value), ...])."""
+    fig = _figure(7.0, 3.4)
+    ax = fig.add_subplot()
+    for i, (label, lines) in enumerate(series.items()):
+        for k, line in enumerate(lines):
+            ax.plot([x for x, _ in line], [y for _, y in line], color=_COLORS[i % len(_COLORS)],
+                    alpha=0.85, lw=1.2, marker=".", label=label if k == 0 else None)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(f"valid {metric} ({'higher' if higher_is_better else 'lower'} is better)")
+    ax.set_title(f"{task}: validation curves")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     return png_data_uri(fig)
 
 
 def weight_bars(task: str, series: Mapping[str, tuple[Sequence[str], Sequence[float]]]) -> str:
     """One bar panel per tokenizer: the mean learned weight of each codebook / layer."""
     labels = list(series)
-    fig = _figure(6.0, 1.9 * len(labels) + 0.6)
+    fig = _figure(7.0, 2.2 * len(labels) + 0.6)
     axes = fig.subplots(len(labels), 1, squeeze=False)[:, 0]
     for i, (ax, label) in enumerate(zip(axes, labels, strict=True)):
         names, weights = series[label]
         ax.bar(range(len(weights)), weights, color=_COLORS[i % len(_COLORS)])
-        ax.set_xticks(range(len(names)), list(names), fontsize=8,
-                      rotation=45 if len(names) > 8 else 0)
+        crowded = len(names) > 6 or sum(len(n) for n in names) > 48
+        ax.set_xticks(range(len(names)), list(names), fontsize=7 if crowded else 8,
+                      rotation=90 if crowded else 0)
         ax.set_ylabel("weight")
         ax.set_title(label, fontsize=9)
         ax.grid(True, axis="y", alpha=0.3)
