@@ -51,7 +51,7 @@ def test_a_broken_tokenizer_fails_alone_and_saved_folders_load(synth_root: Path,
     saved = registry.create("energy", k=8).save(tmp_path / "energy-k8")
     cfg = BenchConfig(out=tmp_path / "out", data=synth_root, tokenizers=("broken", str(saved)),
                       tasks=("prosody-proxy",), train=TINY, cost=False, report=False,
-                      verbose=False)
+                      verbose=False, seeds=1)
     summary = run_benchmark(cfg, registry)
     status = {(c.tokenizer, c.status) for c in summary.cells}
     assert status == {("broken", "failed"), ("energy-k8", "done")}
@@ -83,10 +83,14 @@ def test_cli_runs_prints_leaderboard_and_resumes(synth_root: Path, tmp_path: Pat
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "leaderboard" in out and "mulaw" in out and "continuous-mel" in out
-    assert "2 trained" in out and (tmp_path / "report.html").is_file()
+    assert "6 trained" in out and (tmp_path / "report.html").is_file()  # 3 seeds by default
+    assert "discriminative leaderboard" in out and " ± " in out  # mean ± CI over the seeds
     with pytest.raises(SystemExit):
         main(args)
-    assert "0 trained, 2 already done" in capsys.readouterr().out
+    assert "0 trained, 6 already done" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # other head settings: recomputed, not "already done"
+        main([*args[:-4], "--steps", "6", "--threads", "1"])
+    assert "6 trained, 0 already done" in capsys.readouterr().out
 
 
 def test_cli_rejects_unknown_task_and_missing_corpus(synth_root: Path, tmp_path: Path,

@@ -75,7 +75,7 @@ def test_resynth_scores_mulaw_and_reports_tokenizers_without_decoder(
 
     ranking = rank_results(results)
     assert ranking.primary["resynth-synth"] == "pesq"
-    missing = {row.tokenizer: row.missing for row in ranking.overall.rows}
+    missing = {row.tokenizer: row.missing for row in ranking.boards["generative"].rows}
     assert missing == {"mulaw": (), "energy": ("resynth-synth",),
                        "continuous-mel": ("resynth-synth",)}
     assert summary.report_path is not None

@@ -16,9 +16,10 @@ from typing import Any
 
 from .db import Artifact, Result, ResultsDB
 from .features import FeatureSource, TokenizerSource
+from .ranking import CHANCE_SUFFIX
 from .tasks import ResynthTask, Task, TaskData
 from .tasks.frames import TokenTargetTask
-from .tasks.loop import TrainConfig, input_stride, train_and_evaluate
+from .tasks.loop import TrainConfig, TrainResult, input_stride, train_and_evaluate
 
 __all__ = ["CellContext", "CellOutcome", "run_head_cell", "run_resynth_cell",
            "run_token_head_cell", "cannot_predict", "first_line", "safe_name"]
@@ -37,6 +38,7 @@ class CellOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     error: str = ""
+    stopped: str = ""  # trained heads: "converged" or "budget"
 
 
 @dataclass
@@ -92,9 +94,30 @@ def _weights_artifacts(ctx: CellContext, task: str, seed: int, names: tuple[str,
                      payload)]
 
 
+def _training_artifact(ctx: CellContext, task: Task, seed: int, trained: TrainResult,
+                       train_cfg: TrainConfig) -> Artifact:
+    """Why the head stopped and its validation curve, as a ``training`` artifact (JSON
+    ``{"stopped", "steps", "best_step", "patience", "metric", "curve": [{step, ...}]}``)."""
+    payload = json.dumps({"stopped": trained.stopped, "steps": trained.steps,
+                          "best_step": trained.best_step, "patience": train_cfg.patience,
+                          "eval_every": train_cfg.eval_every, "metric": task.primary.name,
+                          "higher_is_better": task.primary.higher_is_better,
+                          "curve": trained.history})
+    return Artifact(ctx.run, ctx.label, task.name, seed, "training", "training", payload)
+
+
+def _chance_results(ctx: CellContext, task: Task, data: TaskData, seed: int,
+                    metrics: dict[str, float], directions: dict[str, bool]) -> list[Result]:
+    """``<metric>@chance`` results: the task's trivial predictor (see :meth:`Task.chance`)."""
+    return [Result(ctx.run, ctx.label, ctx.tier, task.name, f"{name}{CHANCE_SUFFIX}",
+                   float(value), seed, directions.get(name, True))
+            for name, value in task.chance(data, metrics).items()]
+
+
 def run_head_cell(ctx: CellContext, task: Task, data: TaskData, source: FeatureSource,
-                  arrays: dict[str, Any], train_cfg: TrainConfig) -> CellOutcome:
-    """Train + test one head; store its results and codebook weights as one DB cell."""
+                  arrays: dict[str, Any], train_cfg: TrainConfig, key: str = "") -> CellOutcome:
+    """Train + test one head; store its results, chance levels, codebook weights and
+    training curve as one DB cell (made with settings ``key``)."""
     from .cost import measure_call
 
     seed = train_cfg.seed
@@ -106,16 +129,21 @@ def run_head_cell(ctx: CellContext, task: Task, data: TaskData, source: FeatureS
         raise ValueError(f"task {task.name}: test split gave no {missing} "
                          f"(got {sorted(result.metrics)})")
     results = [Result(ctx.run, ctx.label, ctx.tier, task.name, m.name,
-                      float(result.metrics[m.name]), seed, m.higher_is_better, measured.seconds,
-                      measured.peak_mb) for m in task.metrics]
-    ctx.db.add_cell(results, _weights_artifacts(ctx, task.name, seed, source.spec.codebook_names,
-                                                result.codebook_weights, train_cfg.combine))
+                      float(result.metrics[m.name]), seed, m.higher_is_better)
+               for m in task.metrics]
+    results += _chance_results(ctx, task, data, seed, result.metrics,
+                               {m.name: m.higher_is_better for m in task.metrics})
+    artifacts = [*_weights_artifacts(ctx, task.name, seed, source.spec.codebook_names,
+                                     result.codebook_weights, train_cfg.combine),
+                 _training_artifact(ctx, task, seed, result, train_cfg)]
+    ctx.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
+                     for r in results], artifacts, key)
     return CellOutcome(ctx.label, task.name, seed, "done", dict(result.metrics),
-                       measured.seconds)
+                       measured.seconds, stopped=result.stopped)
 
 
 def run_resynth_cell(ctx: CellContext, task: ResynthTask, data: TaskData,
-                     source: FeatureSource) -> CellOutcome:
+                     source: FeatureSource, key: str = "") -> CellOutcome:
     """Resynthesize the task's test slice and store its scores and audio clips as one
     cell; a source without decoder gives status "no-decoder" (nothing stored, so the
     ranking lists the task as missing for it)."""
@@ -136,7 +164,7 @@ def run_resynth_cell(ctx: CellContext, task: ResynthTask, data: TaskData,
         return CellOutcome(ctx.label, task.name, 0, "failed", error=first_line(err))
     out = measured.output
     ctx.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
-                     for r in out.results], out.artifacts)
+                     for r in out.results], out.artifacts, key)
     text = " ".join(f"{k}={v:.3f}" for k, v in out.metrics.items())
     ctx.say(task.name, f"{out.n_items} items: {text} ({measured.seconds:.1f} s)")
     return CellOutcome(ctx.label, task.name, 0, "done", out.metrics, measured.seconds)
@@ -158,7 +186,7 @@ def cannot_predict(ctx: CellContext, task: TokenTargetTask, source: FeatureSourc
 
 def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
                         source: FeatureSource, arrays: dict[str, Any],
-                        train_cfg: TrainConfig) -> CellOutcome:
+                        train_cfg: TrainConfig, key: str = "") -> CellOutcome:
     """Train a generative head that predicts this tokenizer's tokens (enhancement, TTS),
     decode its test slice and store scores, token accuracy and clips as one cell."""
     from .cost import measure_call
@@ -181,12 +209,15 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
     trained, scored = measured.output
     tokens = [Result(ctx.run, ctx.label, ctx.tier, task.name, name, float(value), seed, True)
               for name, value in trained.metrics.items()]
+    chance = _chance_results(ctx, task, bound.data, seed, scored.metrics,
+                             {r.metric: r.higher_is_better for r in scored.results})
     results = [replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
-               for r in [*scored.results, *tokens]]
+               for r in [*scored.results, *tokens, *chance]]
     reads_tokens = task.input_spec(source.spec, bound.data) == source.spec  # not TTS phones
     artifacts = [*scored.artifacts, *_weights_artifacts(
         ctx, task.name, seed, source.spec.codebook_names,
-        trained.codebook_weights if reads_tokens else None, train_cfg.combine)]
-    ctx.db.add_cell(results, artifacts)
+        trained.codebook_weights if reads_tokens else None, train_cfg.combine),
+        _training_artifact(ctx, task, seed, trained, train_cfg)]
+    ctx.db.add_cell(results, artifacts, key)
     return CellOutcome(ctx.label, task.name, seed, "done", {**scored.metrics, **trained.metrics},
-                       measured.seconds)
+                       measured.seconds, stopped=trained.stopped)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..data.manifest import ManifestItem, write_manifest
+from ..data.manifest import ManifestItem, read_manifest, write_manifest
+from ..tiers import bitrate_tier
 from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
 from .cells import (
     CellContext,
@@ -36,7 +37,8 @@ from .features import (
     TokenizerSource,
     encode_items,
 )
-from .tasks import AnyTask, ASRTask, ResynthTask, TaskData, make_task
+from .keys import digest, items_digest, path_stamp
+from .tasks import AnyTask, ASRTask, ResynthTask, TaskData, make_task, task_board
 from .tasks.corpora import find_corpora, load_corpus
 from .tasks.frames import TokenTargetTask
 from .tasks.loop import TrainConfig
@@ -49,21 +51,29 @@ DEFAULT_TOKENIZERS = ("mel-kmeans", "mfcc-kmeans", "mulaw", "codec2", "rvq", CON
 DEFAULT_TASKS = ("asr-synth", "prosody-proxy", "spkid-synth", "resynth-synth")
 CORPUS_TASKS = {"synthetic": DEFAULT_TASKS, "fsdd": ("kws-fsdd", "spkid-fsdd"),
                 "librispeech": ("spkid-librispeech", "asr-librispeech", "resynth-librispeech"),
-                "emotion": ("emotion",), "noisy": ("enhance",), "tts": ("tts",)}
+                "emotion": ("emotion",), "noisy": ("enhance",), "tts": ("tts",),
+                "transcribed": ("asr-real",)}
 # A run without a noisy corpus mixes one from the first of these clean corpora it has.
 NOISY_SOURCES = ("librispeech", "synthetic")
-QUICK_TRAIN = TrainConfig(max_steps=100, eval_every=50, patience=1, lr=5e-3, dim=48, hidden=64)
-FULL_TRAIN = TrainConfig(max_steps=3000, eval_every=200, patience=5, dim=128, hidden=256)
-# ASR (CTC from scratch) needs more steps than the classifiers; its stacked 1-layer BiLSTM
-# head (tasks/asr.py) keeps a step cheap, so a quick ASR cell stays near 30 s on one core.
-QUICK_TRAIN_ASR = replace(QUICK_TRAIN, max_steps=250, patience=2)
-FULL_TRAIN_ASR = FULL_TRAIN
+# Quick mode trains every head to convergence: validation every ``eval_every`` steps, stop
+# after ``patience`` validations without improvement; ``max_steps`` is only a safety budget
+# (a head that reaches it is recorded as stopped by "budget"). On the embedded corpus the
+# classifiers converge in 150-400 steps, CTC ASR in 600-900 (its patience counts only after
+# ``min_steps``: CTC first sits on a blank plateau). Continuous baselines use the same rule.
+QUICK_TRAIN = TrainConfig(max_steps=2000, eval_every=25, patience=4, lr=3e-3, dim=48, hidden=64)
+FULL_TRAIN = TrainConfig(max_steps=5000, eval_every=100, patience=5, dim=128, hidden=256)
+QUICK_TRAIN_ASR = replace(QUICK_TRAIN, max_steps=3000, eval_every=50, patience=3,
+                          min_steps=300, lr=5e-3)
+FULL_TRAIN_ASR = replace(FULL_TRAIN, min_steps=500)
 _KMEANS_FIT = ({"max_items": 400, "progress": False}, {"max_items": 5000, "progress": False})
 # quick: ~80 s of one CPU thread for the spectral codec (0.09 s/step), out of its collapsed
 # start (150 steps left STOI at 0.59 on the synthetic test speakers)
 _RVQ_FIT = ({"max_steps": 900, "max_items": 300, "progress": False},
             {"max_steps": 5000, "max_items": 5000, "progress": False})
 FIT_BUDGETS = {"mel-kmeans": _KMEANS_FIT, "mfcc-kmeans": _KMEANS_FIT, "rvq": _RVQ_FIT}
+# a unit vocoder for each semantic tokenizer of a run with generative tasks (quick, full):
+# briefly trained in quick mode, and reported with its resynthesis scores whatever they are
+VOCODER_FIT = ({"max_steps": 600}, {"max_steps": None, "minutes": 10.0})
 
 
 class BenchError(ValueError):
@@ -77,25 +87,21 @@ def default_train(task: AnyTask, full: bool) -> TrainConfig:
     return FULL_TRAIN if full else QUICK_TRAIN
 
 
-def bitrate_tier(bitrate_bps: float | None) -> str:
-    """DESIGN's tiers: "low" (<= 1.5 kbps), "medium" (<= 12 kbps), "high" (above);
-    "continuous" for feature inputs (``None``)."""
-    if bitrate_bps is None:
-        return "continuous"
-    return "low" if bitrate_bps <= 1500 else "medium" if bitrate_bps <= 12000 else "high"
-
-
 @dataclass(frozen=True)
 class BenchConfig:
     """What to run. Empty ``tokenizers`` / ``tasks`` mean the defaults (for ``data``: the tasks
     of every corpus found there). ``run`` names the results (default: from the data).
     ``train`` overrides the head settings of ``full`` / quick mode (device and seed are set
-    per cell). ``max_items`` caps each task split (quick looks at a slice of a big corpus)."""
+    per cell). ``max_items`` caps each task split (quick looks at a slice of a big corpus).
+    ``vocoders``: a semantic tokenizer without a decoder gets a unit vocoder trained on the
+    fitting items (:data:`VOCODER_FIT`, or ``vocoder_steps`` steps) when a generative task
+    runs. ``jobs``: worker processes, one tokenizer at a time each (1: all in this process).
+    """
 
     out: Path = Path("bench_out")
     tokenizers: tuple[str, ...] = ()
     tasks: tuple[str, ...] = ()
-    seeds: int = 1
+    seeds: int = 3
     data: Path | None = None
     device: str = "cpu"
     full: bool = False
@@ -104,12 +110,15 @@ class BenchConfig:
     max_items: int | None = None
     cost: bool = True
     report: bool = True
+    vocoders: bool = True
+    vocoder_steps: int | None = None
+    jobs: int = 1
     synth_minutes: float = 4.0
     verbose: bool = True
 
     def __post_init__(self) -> None:
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.seeds < 1 or self.jobs < 1:
+            raise ValueError(f"seeds and jobs must be >= 1, got {self.seeds} and {self.jobs}")
         if self.max_items is not None and self.max_items < 3:
             raise ValueError(f"max_items must be >= 3, got {self.max_items}")
         object.__setattr__(self, "out", Path(self.out))
@@ -182,6 +191,7 @@ class _Runner:
         self.corpora = self._corpora()
         self.tasks = [make_task(n) for n in (cfg.tasks or self._default_tasks())]
         self.data: dict[str, TaskData] = {}
+        self.items: dict[str, list[ManifestItem]] = {}  # corpus kind -> its items
         self.cells: list[CellOutcome] = []
 
     def _corpora(self) -> dict[str, Path]:
@@ -232,7 +242,7 @@ class _Runner:
 
     def prepare(self) -> None:
         """Load each needed corpus once and split it for every task (missing corpus: error)."""
-        items: dict[str, list[ManifestItem]] = {}
+        items = self.items
         for task in self.tasks:
             if task.corpus == "noisy" and "noisy" not in self.corpora:
                 self.corpora["noisy"] = self._noisy_corpus()
@@ -255,26 +265,46 @@ class _Runner:
                 continue
             self.data[task.name] = _cap(data, self.cfg.max_items)
         self.tasks = [t for t in self.tasks if t.name in self.data]
+        for t in self.tasks:
+            self.db.set_board(self.run, t.name, task_board(t))
 
-    def pending(self, label: str) -> dict[str, list[int]]:
-        """Task name -> seeds not yet in the DB for this tokenizer label (resynthesis trains
-        nothing, so it runs seed 0 only)."""
+    def cell_key(self, source: FeatureSource, task: AnyTask, seed: int) -> str:
+        """Hash of every setting behind one cell: the source's checksum, the task and its
+        items, the head settings and seed (resynthesis: the test slice), the mode."""
+        from .. import __version__
+
+        data = self.data[task.name]
+        head = None if isinstance(task, ResynthTask) else self.train_config(task, seed)
+        return digest(__version__, source.key(), task.name, items_digest(data.items), head,
+                      self.cfg.full)
+
+    def pending(self, label: str, source: FeatureSource) -> dict[str, list[int]]:
+        """Task name -> seeds whose cell for this tokenizer label is not in the DB with the
+        same settings (resynthesis trains nothing, so it runs seed 0 only)."""
         todo: dict[str, list[int]] = {}
         for t in self.tasks:
             seeds = range(1 if isinstance(t, ResynthTask) else self.cfg.seeds)
-            todo[t.name] = [s for s in seeds if not self.db.has_cell(self.run, label, t.name, s)]
+            todo[t.name] = [s for s in seeds if not self.db.has_cell(
+                self.run, label, t.name, s, self.cell_key(source, t, s))]
             for s in sorted(set(seeds) - set(todo[t.name])):
                 self.cells.append(CellOutcome(label, t.name, s, "skipped"))
         return {k: v for k, v in todo.items() if v}
 
     def fit_manifest(self) -> Path:
-        """A manifest of training items of all tasks (never valid/test) to fit tokenizers on."""
+        """A manifest of training items of all tasks (never valid/test) to fit tokenizers on;
+        when no task trains (e.g. resynthesis alone), the corpora's own "train" split."""
         if "synthetic" in self.corpora and self.cfg.data is None:
             return self.corpora["synthetic"] / "train.jsonl"
         seen: dict[str, ManifestItem] = {}
         for data in self.data.values():
             for it in data.train:
                 seen.setdefault(it.id, it)
+        if not seen:
+            seen = {it.id: it for items in self.items.values() for it in items
+                    if it.split == "train"}
+        if not seen:
+            raise BenchError(f"no training items to fit tokenizers on in {self.cfg.data}: add "
+                             "a task with a training split, or a corpus with split 'train'")
         return write_manifest(seen.values(), self.cfg.out / "fit" / f"{safe_name(self.run)}.jsonl")
 
     def source(self, spec: str) -> FeatureSource:
@@ -291,18 +321,44 @@ class _Runner:
             source = ContinuousSSL(family, options["model"], options["layers"], self.cfg.device)
             source.name = _label(spec)
             return source
-        saved = self.cfg.out / "tokenizers" / safe_name(self.run) / safe_name(spec)
+        fit = _fit_options(name, self.cfg.full)
+        vocoder = self._vocoder_options()
+        recipe = digest(spec, fit, vocoder, path_stamp(options.get("model", "")),
+                        items_digest(read_manifest(self.fit_manifest())))
+        saved = self.cfg.out / "tokenizers" / safe_name(self.run) / f"{safe_name(spec)}-{recipe}"
         if (saved / "config.json").is_file():
             tok = load_tokenizer(saved, self.registry)
         else:
             tok = load_tokenizer(name, self.registry, **options)
-            if not tok.info.fitted:
-                manifest = self.fit_manifest()
+            manifest, changed = self.fit_manifest(), not tok.info.fitted
+            if changed:
                 self.console.print(f"fitting {spec} on {manifest} ...")
                 tok.to(self.cfg.device)
-                tok.fit(manifest, **_fit_options(name, self.cfg.full))
+                tok.fit(manifest, **fit)
+            if vocoder is not None and tok.info.kind == "semantic" and not tok.info.has_decoder:
+                self._fit_vocoder(spec, tok, manifest, vocoder)
+                changed = True
+            if changed:  # what was trained here is kept (a pretrained model is not copied)
                 tok.save(saved)
         return TokenizerSource(tok.to(self.cfg.device), name=_label(spec))
+
+    def _vocoder_options(self) -> dict[str, Any] | None:
+        """The vocoder budget, or None when no vocoder is wanted (off, or no generative task)."""
+        if not self.cfg.vocoders or not any(task_board(t) == "generative" for t in self.tasks):
+            return None
+        if self.cfg.vocoder_steps is not None:
+            return {"max_steps": self.cfg.vocoder_steps}
+        return dict(VOCODER_FIT[1 if self.cfg.full else 0])
+
+    def _fit_vocoder(self, spec: str, tok: Any, manifest: Path, budget: dict[str, Any]) -> None:
+        """Train a unit vocoder for ``tok`` on ``manifest`` and attach it (see VOCODER_FIT)."""
+        from ..vocoder import VocoderTrainOptions, train_vocoder
+
+        self.console.print(f"training a unit vocoder for {spec} ({budget}) ...")
+        result = train_vocoder(tok, manifest, options=VocoderTrainOptions(
+            device=self.cfg.device, **budget), progress_desc=None)
+        tok.attach_vocoder(result.model)
+        self.console.print(f"  vocoder: {result.steps} steps in {result.seconds:.0f} s")
 
     def record_cost(self, label: str, source: FeatureSource) -> None:
         """Cost rows (bitrate, encode/decode time and memory per 16 s, params), once per run."""
@@ -327,23 +383,21 @@ class _Runner:
         return replace(base, seed=seed, device=self.cfg.device)
 
     def run_tokenizer(self, spec: str) -> None:
-        """Every pending cell of one tokenizer (nothing is built when none is pending)."""
+        """Every pending cell of one tokenizer."""
         label = _label(spec)
-        todo = self.pending(label)
-        needs_cost = (self.cfg.cost and not spec.startswith(CONTINUOUS_PREFIX)
-                      and not self.db.has_cell(self.run, label, "cost", 0))
-        if not todo and not needs_cost:
-            return
         source = self.source(spec)
         self.record_cost(label, source)
+        todo = self.pending(label, source)
         spec_in = source.spec
         tier = bitrate_tier(None if spec_in.kind == "features" else _bitrate(source))
         encoded: dict[str, dict[str, Any]] = {}
         ctx = self.cell(label, tier)
         for task in self.tasks:
             for seed in todo.get(task.name, []):
+                key = self.cell_key(source, task, seed)
                 if isinstance(task, ResynthTask):
-                    self.cells.append(run_resynth_cell(ctx, task, self.data[task.name], source))
+                    self.cells.append(run_resynth_cell(ctx, task, self.data[task.name], source,
+                                                       key))
                     continue
                 train_cfg = self.train_config(task, seed)
                 if isinstance(task, TokenTargetTask) and (skip := cannot_predict(
@@ -357,17 +411,21 @@ class _Runner:
                 run = run_token_head_cell if isinstance(task, TokenTargetTask) else run_head_cell
                 try:
                     outcome = run(ctx, task, self.data[task.name], source, encoded[task.corpus],
-                                  train_cfg)
+                                  train_cfg, key)
                 except (ValueError, RuntimeError) as err:
                     outcome = CellOutcome(label, task.name, seed, "failed", error=first_line(err))
                     self.console.print(f"[red]{label} / {task.name} failed:[/] {outcome.error}")
                     self.cells.append(outcome)
                     continue
                 self.cells.append(outcome)
-                text = " ".join(f"{k}={v:.3f}" for k, v in outcome.metrics.items()
-                                if "@" not in k)  # references go to the DB and report
-                self.console.print(f"  {label:>16} | {task.name:<18} seed {seed}: {text} "
-                                   f"({outcome.seconds:.1f} s)")
+                self.console.print(f"  {label:>16} | {task.name:<18} seed {seed}: "
+                                   f"{_metrics_text(outcome.metrics)} ({outcome.stopped}, "
+                                   f"{outcome.seconds:.1f} s)")
+
+
+def _metrics_text(metrics: dict[str, float]) -> str:
+    """``name=value`` of a cell's own metrics (references go to the DB and report)."""
+    return " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if "@" not in k)
 
 
 def _bitrate(source: FeatureSource) -> float:
@@ -401,31 +459,72 @@ def _cap(data: TaskData, max_items: int | None) -> TaskData:
                     data.targets)
 
 
-def run_benchmark(cfg: BenchConfig, registry: Registry = REGISTRY) -> BenchSummary:
-    """Run every pending (tokenizer, task, seed) cell of ``cfg``; write the DB and report.
-
-    A tokenizer that fails to build, fit or encode is reported as failed cells and the run
-    goes on; re-running retries only what is missing.
-    """
+def _run_spec(runner: _Runner, spec: str) -> None:
+    """All pending cells of one tokenizer; a tokenizer that fails to build, fit or encode
+    becomes failed cells (the run goes on)."""
     from ..audio import AudioError
     from ..tokenizers.base import TokenizerError
 
+    try:
+        runner.run_tokenizer(spec)
+    except (TokenizerError, AudioError, ImportError, ValueError, RuntimeError) as err:
+        msg = first_line(err)
+        runner.console.print(f"[red]{_label(spec)} failed:[/] {msg}")
+        for task in runner.tasks:
+            for seed in range(runner.cfg.seeds):
+                if not runner.db.has_cell(runner.run, _label(spec), task.name, seed):
+                    runner.cells.append(CellOutcome(_label(spec), task.name, seed, "failed",
+                                                    error=msg))
+
+
+def _worker(cfg: BenchConfig, registry: Registry, spec: str) -> list[CellOutcome]:
+    """One tokenizer's cells in a worker process (one torch thread on the CPU); the corpora
+    were made by the parent, so ``prepare`` here only reads them."""
+    if cfg.device == "cpu":
+        import torch
+
+        torch.set_num_threads(1)
+    runner = _Runner(cfg, registry)
+    runner.prepare()
+    _run_spec(runner, spec)
+    runner.db.close()
+    return runner.cells
+
+
+def _run_parallel(runner: _Runner, registry: Registry, specs: tuple[str, ...]) -> None:
+    """Tokenizers in ``cfg.jobs`` worker processes (spawned: no forked torch state), the
+    expensive ones first; every worker writes its cells to the one results DB (WAL)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if runner.cfg.data is not None:
+        runner.fit_manifest()  # written once here, read by every worker
+    order = sorted(specs, key=lambda s: (not s.startswith(("rvq", "mulaw")), specs.index(s)))
+    with ProcessPoolExecutor(runner.cfg.jobs, mp_context=multiprocessing.get_context("spawn")
+                             ) as pool:
+        futures = [pool.submit(_worker, runner.cfg, registry, spec) for spec in order]
+        for future in futures:
+            runner.cells += future.result()
+
+
+def run_benchmark(cfg: BenchConfig, registry: Registry = REGISTRY) -> BenchSummary:
+    """Run every pending (tokenizer, task, seed) cell of ``cfg``; write the DB and report.
+
+    With ``cfg.jobs`` > 1 the tokenizers run in that many worker processes. A tokenizer that
+    fails to build, fit or encode is reported as failed cells and the run goes on; re-running
+    retries only what is missing.
+    """
     runner = _Runner(cfg, registry)
     runner.prepare()
     tasks = ", ".join(t.name for t in runner.tasks)
     corpora = ", ".join(f"{k}={v}" for k, v in runner.corpora.items())
     runner.console.print(f"run [bold]{runner.run}[/]: tasks {tasks} on {corpora}")
-    for spec in cfg.tokenizers or _default_tokenizers(registry):
-        try:
-            runner.run_tokenizer(spec)
-        except (TokenizerError, AudioError, ImportError, ValueError, RuntimeError) as err:
-            msg = first_line(err)
-            runner.console.print(f"[red]{_label(spec)} failed:[/] {msg}")
-            for task in runner.tasks:
-                for seed in range(cfg.seeds):
-                    if not runner.db.has_cell(runner.run, _label(spec), task.name, seed):
-                        runner.cells.append(CellOutcome(_label(spec), task.name, seed,
-                                                        "failed", error=msg))
+    specs = cfg.tokenizers or _default_tokenizers(registry)
+    if cfg.jobs > 1 and len(specs) > 1:
+        _run_parallel(runner, registry, specs)
+    else:
+        for spec in specs:
+            _run_spec(runner, spec)
     report = None
     if cfg.report and runner.db.results(runner.run):
         from .report import write_report

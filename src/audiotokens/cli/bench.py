@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..bench.ranking import RankedScore
 
 __all__ = ["register", "bench"]
 
@@ -34,7 +40,7 @@ def bench(
                                                 ":layers=[...]; comma-separated or repeated."),
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Task names, comma-separated "
                                            "(default: the tasks of the corpora found)."),
-    seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds per cell."),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per cell (for the 95 % CIs)."),
     out: Path = typer.Option(Path("bench_out"), "--out", help="Output folder (results.db, "
                              "report.html, fitted tokenizers, token cache)."),
     device: str = typer.Option("cpu", "--device", help="torch device: cpu, cuda, cuda:1, mps."),
@@ -43,7 +49,11 @@ def bench(
     max_items: int | None = typer.Option(None, "--max-items", min=3,
                                          help="Cap each task split at this many items."),
     steps: int | None = typer.Option(None, "--steps", min=1,
-                                     help="Training steps per head (default 100, --full 3000)."),
+                                     help="Step budget per head (default: each head trains "
+                                     "until its validation metric stops improving, at most "
+                                     "2000 steps, ASR 3000; --full 5000)."),
+    jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes: tokenizers run "
+                             "side by side, one torch thread each on the CPU (1: one process)."),
     threads: int | None = typer.Option(None, "--threads", min=1,
                                        help="torch CPU threads (default on --device cpu: 1; "
                                        "the heads are small, and extra threads mostly contend)."),
@@ -72,7 +82,7 @@ def bench(
         train = replace(base, max_steps=steps, eval_every=min(base.eval_every, steps))
     cfg = BenchConfig(out=out, tokenizers=_split(tokenizers), tasks=wanted, seeds=seeds,
                       data=data, device=device, full=full, run=run, max_items=max_items,
-                      train=train)
+                      train=train, jobs=jobs)
     summary = run_benchmark(cfg)
     print_leaderboard(summary.db_path, summary.run, console)
     console.print(f"cells: {summary.trained} trained, {summary.count('skipped')} already done, "
@@ -86,29 +96,42 @@ def bench(
         raise typer.Exit(code=1)
 
 
-def print_leaderboard(db_path: Path, run: str, console: object) -> None:
-    """The run's overall leaderboard (mean rank over tasks) as a rich table."""
+def print_leaderboard(db_path: Path, run: str, console: Console) -> None:
+    """The run's leaderboards (discriminative, generative) as rich tables: per task the mean
+    (± 95 % CI over seeds) and its rank; "at chance" where the CI reaches the task's chance
+    level; entries missing a task are listed with their coverage, unranked."""
     from rich.table import Table
 
-    from ..bench.db import ResultsDB, summarize
+    from ..bench.db import ResultsDB
     from ..bench.ranking import rank_results
 
     with ResultsDB(db_path, create=False) as db:
-        results = db.results(run)
+        results, boards = db.results(run), db.boards(run)
     if not results or all(r.task == "cost" for r in results):
         return
-    ranking = rank_results(results)
-    means = {(s.tokenizer, s.task): s for s in summarize(results)
-             if ranking.primary.get(s.task) == s.metric}
-    tasks = [t.task for t in ranking.overall.tasks]
-    table = Table("#", "tokenizer", "tier", "mean rank",
-                  *[f"{t} ({ranking.primary[t]})" for t in tasks], title=f"leaderboard: {run}")
-    for row in ranking.overall.rows:
-        cells = [f"{means[(row.tokenizer, t)].mean:.3f}" if (row.tokenizer, t) in means else "-"
-                 for t in tasks]
-        rank = "-" if row.mean_rank is None else f"{row.mean_rank:.2f}"
-        table.add_row(str(row.position), row.tokenizer, row.bitrate_tier, rank, *cells)
-    console.print(table)  # type: ignore[attr-defined]
+    ranking = rank_results(results, boards=boards)
+    for name, board in ranking.boards.items():
+        tasks = board.tasks
+        table = Table("#", "tokenizer", "tier", "mean rank", "tasks",
+                      *[f"{t.task} ({t.metric} {'↑' if t.higher_is_better else '↓'})"
+                        for t in tasks], title=f"{name} leaderboard: {run}")
+        for row in board.rows:
+            cells = []
+            for t in tasks:
+                s = t.score((row.tokenizer, row.bitrate_tier))
+                cells.append("-" if s is None else _score_text(s))
+            rank = "-" if row.mean_rank is None else f"{row.mean_rank:.2f}"
+            table.add_row("-" if row.position is None else str(row.position), row.tokenizer,
+                          row.bitrate_tier, rank, row.coverage, *cells)
+        console.print(table)
+    console.print("ranks: entries whose 95 % CIs overlap share a rank; an entry missing a "
+                  "task of its board is listed with its coverage and not ranked.")
+
+
+def _score_text(s: RankedScore) -> str:
+    """"0.412 ± 0.031 (#2)", with "at chance" when the CI reaches the chance level."""
+    ci = "" if s.ci95 is None else f" ± {s.ci95:.3f}"
+    return f"{s.value:.3f}{ci} (#{s.rank})" + (" [yellow]at chance[/]" if s.at_chance else "")
 
 
 def register(app: typer.Typer) -> None:
