@@ -11,6 +11,7 @@ from audiotokens.analysis.phones import (
     SILENCE,
     SILENCE_ID,
     AnalysisError,
+    PhoneCounter,
     PhoneInventory,
     PhoneScores,
     frame_phones,
@@ -136,3 +137,17 @@ def test_skip_silence_and_single_phone():
     assert s.n_frames == 3 and s.counts[SILENCE_ID].sum() == 0
     assert math.isnan(s.pnmi)  # one phone left: H(y) = 0, nothing to explain
     assert s.phone_purity == pytest.approx(1.0)
+
+
+def test_counter_item_by_item_equals_phone_scores():
+    rng = np.random.default_rng(2)
+    phones = [rng.integers(0, 4, size=n) for n in (30, 41, 17)]
+    tokens = [(p + rng.integers(0, 2, size=len(p))) % 6 for p in phones]
+    counter = PhoneCounter(6, 4)
+    for i, (t, p) in enumerate(zip(tokens, phones, strict=True)):
+        counter.add(t, p, f"u{i}")
+    whole = phone_scores(tokens, phones, n_tokens=6, n_phones=4)
+    assert np.array_equal(counter.scores().counts, whole.counts)
+    assert counter.scores().pnmi == pytest.approx(whole.pnmi)
+    with pytest.raises(AnalysisError, match="item u9: phone ids"):
+        counter.add(np.array([0]), np.array([4]), "u9")

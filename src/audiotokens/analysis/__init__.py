@@ -8,7 +8,16 @@
 - :mod:`.analyze`: all of the above for a token store and its manifest (``audiotokens analyze``).
 """
 
-from .phones import SILENCE, SILENCE_ID, PhoneInventory, PhoneScores, frame_phones, phone_scores
+from .phones import (
+    SILENCE,
+    SILENCE_ID,
+    AnalysisError,
+    PhoneCounter,
+    PhoneInventory,
+    PhoneScores,
+    frame_phones,
+    phone_scores,
+)
 
-__all__ = ["SILENCE", "SILENCE_ID", "PhoneInventory", "PhoneScores", "frame_phones",
-           "phone_scores"]
+__all__ = ["SILENCE", "SILENCE_ID", "AnalysisError", "PhoneCounter", "PhoneInventory",
+           "PhoneScores", "frame_phones", "phone_scores"]

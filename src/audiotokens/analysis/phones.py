@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["SILENCE", "SILENCE_ID", "MAX_MISMATCH", "AnalysisError", "PhoneInventory",
-           "PhoneScores", "frame_phones", "phone_scores"]
+           "PhoneCounter", "PhoneScores", "frame_phones", "phone_scores"]
 
 SILENCE = "<sil>"
 SILENCE_ID = 0
@@ -161,6 +161,38 @@ def _entropy_bits(p: np.ndarray) -> float:
     return float(-np.sum(p * np.log2(p))) + 0.0
 
 
+class PhoneCounter:
+    """The joint phone x token count table, accumulated item by item (a corpus need not fit
+    in memory). ``add`` checks lengths and id ranges as :func:`phone_scores` documents."""
+
+    def __init__(self, n_tokens: int, n_phones: int, *, max_mismatch: int = MAX_MISMATCH,
+                 skip_silence: bool = False) -> None:
+        if n_tokens < 1 or n_phones < 1:
+            raise ValueError(f"n_tokens and n_phones must be >= 1, got {n_tokens}, {n_phones}")
+        if max_mismatch < 0:
+            raise ValueError(f"max_mismatch must be >= 0, got {max_mismatch}")
+        self.n_tokens, self.n_phones = n_tokens, n_phones
+        self.max_mismatch, self.skip_silence = max_mismatch, skip_silence
+        self.counts = np.zeros(n_phones * n_tokens, dtype=np.int64)
+        self.n_trimmed = 0
+
+    def add(self, tokens: np.ndarray, phones: np.ndarray, name: str) -> None:
+        """Count one item: token ids int [T], phone ids int [T'] (|T - T'| <= max_mismatch)."""
+        tok, ph = _trimmed(np.asarray(tokens), np.asarray(phones), name, self.max_mismatch)
+        self.n_trimmed += max(len(tokens), len(phones)) - len(tok)
+        _check_range(tok, self.n_tokens, name, "token")
+        _check_range(ph, self.n_phones, name, "phone")
+        if self.skip_silence:
+            keep = ph != SILENCE_ID
+            tok, ph = tok[keep], ph[keep]
+        self.counts += np.bincount(ph * self.n_tokens + tok, minlength=self.counts.size)
+
+    def scores(self) -> PhoneScores:
+        """The scores of everything added so far."""
+        table = self.counts.reshape(self.n_phones, self.n_tokens)
+        return PhoneScores.from_counts(table, n_trimmed=self.n_trimmed)
+
+
 def phone_scores(tokens: Sequence[np.ndarray], phones: Sequence[np.ndarray], *,
                  n_tokens: int | None = None, n_phones: int | None = None,
                  ids: Sequence[str] | None = None, max_mismatch: int = MAX_MISMATCH,
@@ -179,41 +211,37 @@ def phone_scores(tokens: Sequence[np.ndarray], phones: Sequence[np.ndarray], *,
         raise AnalysisError(f"{len(tokens)} token sequences but {len(phones)} phone sequences")
     if ids is not None and len(ids) != len(tokens):
         raise AnalysisError(f"{len(ids)} ids for {len(tokens)} sequences")
-    if max_mismatch < 0:
-        raise ValueError(f"max_mismatch must be >= 0, got {max_mismatch}")
-    pairs, trimmed = [], 0
-    for i, (tok, ph) in enumerate(zip(tokens, phones, strict=True)):
-        name = ids[i] if ids is not None else f"#{i}"
-        tok, ph = np.asarray(tok), np.asarray(ph)
-        if tok.ndim != 1 or ph.ndim != 1:
-            raise AnalysisError(f"item {name}: expected 1-D token and phone ids, got shapes "
-                                f"{tok.shape} and {ph.shape} (pass one codebook: codes[:, c])")
-        if abs(len(tok) - len(ph)) > max_mismatch:
-            raise AnalysisError(f"item {name}: {len(tok)} token frames but {len(ph)} phone "
-                                f"frames (more than {max_mismatch} apart); are both from the "
-                                "same audio at the same frame rate?")
-        n = min(len(tok), len(ph))
-        trimmed += max(len(tok), len(ph)) - n
-        pairs.append((name, tok[:n].astype(np.int64), ph[:n].astype(np.int64)))
-    n_tokens = _table_size(pairs, 1, n_tokens, "token")
-    n_phones = _table_size(pairs, 2, n_phones, "phone")
-    counts = np.zeros(n_phones * n_tokens, dtype=np.int64)
-    for _, tok, ph in pairs:
-        keep = ph != SILENCE_ID if skip_silence else slice(None)
-        counts += np.bincount(ph[keep] * n_tokens + tok[keep], minlength=counts.size)
-    return PhoneScores.from_counts(counts.reshape(n_phones, n_tokens), n_trimmed=trimmed)
+    names = list(ids) if ids is not None else [f"#{i}" for i in range(len(tokens))]
+    counter = PhoneCounter(_top_id(tokens, "token") + 1 if n_tokens is None else n_tokens,
+                           _top_id(phones, "phone") + 1 if n_phones is None else n_phones,
+                           max_mismatch=max_mismatch, skip_silence=skip_silence)
+    for tok, ph, name in zip(tokens, phones, names, strict=True):
+        counter.add(tok, ph, name)
+    return counter.scores()
 
 
-def _table_size(pairs: list[tuple[str, np.ndarray, np.ndarray]], column: int,
-                size: int | None, what: str) -> int:
-    """Rows/columns of the count table; ids outside [0, size) raise naming the item."""
-    top = max((int(p[column].max()) for p in pairs if len(p[column])), default=-1)
-    size = top + 1 if size is None else size
-    if size < 1:
+def _top_id(arrays: Sequence[np.ndarray], what: str) -> int:
+    top = max((int(np.max(a)) for a in arrays if np.size(a)), default=-1)
+    if top < 0:
         raise AnalysisError(f"no {what} ids to score (every item is empty)")
-    for name, *arrays in pairs:
-        values = arrays[column - 1]
-        if len(values) and (values.min() < 0 or values.max() >= size):
-            raise AnalysisError(f"item {name}: {what} ids must be in [0, {size}), got "
-                                f"{int(values.min())}..{int(values.max())}")
-    return size
+    return top
+
+
+def _trimmed(tok: np.ndarray, ph: np.ndarray, name: str,
+             max_mismatch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Both cut to the shorter length, int64; a bigger gap than ``max_mismatch`` raises."""
+    if tok.ndim != 1 or ph.ndim != 1:
+        raise AnalysisError(f"item {name}: expected 1-D token and phone ids, got shapes "
+                            f"{tok.shape} and {ph.shape} (pass one codebook: codes[:, c])")
+    if abs(len(tok) - len(ph)) > max_mismatch:
+        raise AnalysisError(f"item {name}: {len(tok)} token frames but {len(ph)} phone "
+                            f"frames (more than {max_mismatch} apart); are both from the "
+                            "same audio at the same frame rate?")
+    n = min(len(tok), len(ph))
+    return tok[:n].astype(np.int64), ph[:n].astype(np.int64)
+
+
+def _check_range(values: np.ndarray, size: int, name: str, what: str) -> None:
+    if len(values) and (values.min() < 0 or values.max() >= size):
+        raise AnalysisError(f"item {name}: {what} ids must be in [0, {size}), got "
+                            f"{int(values.min())}..{int(values.max())}")
