@@ -151,3 +151,16 @@ def test_counter_item_by_item_equals_phone_scores():
     assert counter.scores().pnmi == pytest.approx(whole.pnmi)
     with pytest.raises(AnalysisError, match="item u9: phone ids"):
         counter.add(np.array([0]), np.array([4]), "u9")
+
+
+def test_same_frame_grid_as_the_tts_task():
+    from audiotokens.bench.tasks.tts import phone_frames
+
+    rng = np.random.default_rng(3)
+    edges = np.cumsum(rng.uniform(0.01, 0.12, size=40))
+    alignment = [(str(rng.choice(["a", "b", "c"])), float(s), float(e))
+                 for s, e in zip(edges[:-1:2], edges[1::2], strict=False)]
+    inv = PhoneInventory.from_alignments([alignment])
+    ours = frame_phones(alignment, 160, 50.0, inv)
+    assert np.array_equal(ours, phone_frames(alignment, 160, 50.0, inv.index)[:, 0])
+    assert (ours == SILENCE_ID).any() and (ours != SILENCE_ID).any()
