@@ -92,6 +92,7 @@ def test_leakage_high_for_tokens_that_encode_the_speaker():
     assert r.accuracy > 0.9
     assert r.permutation_mean < 0.45
     assert r.permutation_p == pytest.approx(1 / 11)
+    assert math.isnan(speaker_leakage(x, speakers, ProbeConfig(n_permutations=0)).permutation_p)
     assert r.ci_low > r.chance
 
 

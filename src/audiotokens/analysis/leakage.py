@@ -10,7 +10,8 @@ left out). The test accuracy is reported against
 - chance: the accuracy of always answering the training part's most frequent speaker;
 - a permutation baseline: the same probe trained on shuffled training labels,
   ``n_permutations`` times; ``permutation_p`` is the share of those (plus the real one)
-  scoring at least the real accuracy, so a small value means the tokens carry the speaker;
+  scoring at least the real accuracy, so a small value means the tokens carry the speaker
+  (both NaN with no permutations);
 - a 95 % Wilson interval of the test accuracy.
 """
 
@@ -176,7 +177,8 @@ def speaker_leakage(features: np.ndarray, speakers: Sequence[str],
         ci_high=high,
         chance=float(np.mean(y_test == majority)),
         permutation_mean=float(np.mean(permuted)) if permuted else float("nan"),
-        permutation_p=(1 + sum(a >= accuracy for a in permuted)) / (1 + len(permuted)),
+        permutation_p=((1 + sum(a >= accuracy for a in permuted)) / (1 + len(permuted))
+                       if permuted else float("nan")),
         n_permutations=len(permuted),
         n_speakers=len(names),
         n_train=len(split.train),

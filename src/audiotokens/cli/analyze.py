@@ -93,7 +93,7 @@ def _print_summary(a: Any, files: Any) -> None:
         r = a.leakage
         console.print(f"speaker leakage: probe accuracy {r.accuracy:.3f} "
                       f"[{r.ci_low:.3f}, {r.ci_high:.3f}] vs chance {r.chance:.3f}, shuffled "
-                      f"labels {_fmt(r.permutation_mean)} (p = {r.permutation_p:.3f}); "
+                      f"labels {_fmt(r.permutation_mean)} (p = {_fmt(r.permutation_p)}); "
                       f"{r.n_speakers} speakers, {r.n_train} train / {r.n_test} test items")
     first = next((cb for cb in a.codebooks if cb.token_map is not None), None)
     if first is not None:
