@@ -16,6 +16,7 @@ from audiotokens.analysis.phones import (
     PhoneScores,
     frame_phones,
     phone_scores,
+    shuffled_pnmi,
 )
 
 
@@ -164,3 +165,16 @@ def test_same_frame_grid_as_the_tts_task():
     ours = frame_phones(alignment, 160, 50.0, inv)
     assert np.array_equal(ours, phone_frames(alignment, 160, 50.0, inv.index)[:, 0])
     assert (ours == SILENCE_ID).any() and (ours != SILENCE_ID).any()
+
+
+def test_shuffled_pnmi_measures_the_small_sample_bias():
+    rng = np.random.default_rng(4)
+    phones = rng.integers(0, 10, size=300)
+    unrelated = phone_scores([rng.integers(0, 50, size=300)], [phones], n_tokens=50)
+    bias = shuffled_pnmi(unrelated.counts, n_shuffles=5)
+    assert unrelated.pnmi > 0.2  # 300 frames in a 10 x 50 table: far from 0
+    assert bias == pytest.approx(unrelated.pnmi, abs=0.05)
+    related = phone_scores([phones * 5 + rng.integers(0, 5, size=300)], [phones], n_tokens=50)
+    assert related.pnmi == pytest.approx(1.0) and shuffled_pnmi(related.counts) < 0.5
+    big = phone_scores([rng.integers(0, 5, size=50_000)], [rng.integers(0, 5, size=50_000)])
+    assert shuffled_pnmi(big.counts) < 0.002

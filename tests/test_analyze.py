@@ -124,6 +124,7 @@ def test_cli_end_to_end_on_synthetic_speech(tmp_path, capsys, monkeypatch, synth
     (cb,) = report["codebooks"]
     assert cb["vocab_size"] == 16 and 0 < cb["usage"] <= 1
     assert 0 < cb["phones"]["pnmi"] < 1 and 0 < cb["phones"]["phone_purity"] <= 1
+    assert 0 < cb["phones"]["pnmi_shuffled"] < cb["phones"]["pnmi"]
     assert report["items"]["aligned"] == report["items"]["analysed"] > 0
     leak = report["speaker_leakage"]
     assert leak["n_speakers"] == 4 and leak["n_permutations"] == 5

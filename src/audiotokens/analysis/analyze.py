@@ -21,7 +21,14 @@ from ..data.manifest import ManifestItem, read_manifest
 from ..store import TokenStore
 from ..tokenizers.base import TokenizerInfo
 from .leakage import LeakageResult, ProbeConfig, speaker_leakage, token_histograms
-from .phones import AnalysisError, PhoneCounter, PhoneInventory, PhoneScores, frame_phones
+from .phones import (
+    AnalysisError,
+    PhoneCounter,
+    PhoneInventory,
+    PhoneScores,
+    frame_phones,
+    shuffled_pnmi,
+)
 from .tokenmap import TokenPhoneMap, token_phone_map
 from .usage import CodebookUsage, codebook_usage
 
@@ -48,11 +55,14 @@ class AnalyzeConfig:
 
 @dataclass(frozen=True)
 class CodebookAnalysis:
-    """One codebook: usage always; phone scores and the token map when alignments exist."""
+    """One codebook: usage always; phone scores, the PNMI of the same table with tokens
+    shuffled across frames (:func:`~.phones.shuffled_pnmi`, the estimate's bias) and the
+    token map when alignments exist."""
 
     name: str
     usage: CodebookUsage
     phones: PhoneScores | None
+    pnmi_shuffled: float | None
     token_map: TokenPhoneMap | None
 
 
@@ -169,11 +179,12 @@ def _codebook(info: TokenizerInfo, c: int, acc: _Accumulator,
               config: AnalyzeConfig) -> CodebookAnalysis:
     usage = codebook_usage(acc.usage[c], codebook=c)
     if not acc.phones or acc.phones[c].counts.sum() == 0:
-        return CodebookAnalysis(info.codebook_names[c], usage, None, None)
+        return CodebookAnalysis(info.codebook_names[c], usage, None, None, None)
     scores = acc.phones[c].scores()
     assert acc.inventory is not None
     tmap = token_phone_map(scores, acc.inventory, codebook=c, top=config.top_phones)
-    return CodebookAnalysis(info.codebook_names[c], usage, scores, tmap)
+    shuffled = shuffled_pnmi(scores.counts, seed=config.probe.seed)
+    return CodebookAnalysis(info.codebook_names[c], usage, scores, shuffled, tmap)
 
 
 def _leakage(acc: _Accumulator, config: AnalyzeConfig) -> tuple[LeakageResult | None, str | None]:

@@ -48,7 +48,8 @@ def _codebook_dict(cb: CodebookAnalysis) -> dict[str, Any]:
     out: dict[str, Any] = {"name": cb.name, "codebook": cb.usage.codebook}
     out.update({k: _finite(getattr(cb.usage, k)) for k in USAGE_FIELDS})
     out["phones"] = None if cb.phones is None else {
-        k: _finite(getattr(cb.phones, k)) for k in SCORE_FIELDS}
+        **{k: _finite(getattr(cb.phones, k)) for k in SCORE_FIELDS},
+        "pnmi_shuffled": _finite(cb.pnmi_shuffled)}
     if cb.token_map is not None:
         out["token_map"] = {
             "tokens": [{"token": t.token, "count": t.count, "phones": [list(p) for p in t.phones]}
@@ -91,6 +92,7 @@ def _codebook_row(cb: CodebookAnalysis) -> dict[str, Any]:
     row: dict[str, Any] = {"codebook": cb.usage.codebook, "name": cb.name}
     row.update({k: getattr(cb.usage, k) for k in USAGE_FIELDS})
     row.update({k: "" if cb.phones is None else getattr(cb.phones, k) for k in SCORE_FIELDS})
+    row["pnmi_shuffled"] = "" if cb.pnmi_shuffled is None else cb.pnmi_shuffled
     return row
 
 

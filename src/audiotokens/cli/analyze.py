@@ -70,12 +70,13 @@ def _print_summary(a: Any, files: Any) -> None:
     title = (f"analyze {a.store}  ({a.info.name}, {a.n_items} items, {a.n_frames:,} frames "
              f"at {a.info.frame_rate:g}/s)")
     table = Table("codebook", "vocab", "used", "entropy bits", "perplexity", "PNMI",
-                  "phone purity", "cluster purity", title=title)
+                  "PNMI shuffled", "phone purity", "cluster purity", title=title)
     for cb in a.codebooks:
         u, p = cb.usage, cb.phones
         table.add_row(cb.name, f"{u.vocab_size}", f"{u.n_used} ({u.usage:.0%})",
                       _fmt(u.entropy_bits, 2), _fmt(u.perplexity, 1),
-                      _fmt(p.pnmi if p else None), _fmt(p.phone_purity if p else None),
+                      _fmt(p.pnmi if p else None), _fmt(cb.pnmi_shuffled),
+                      _fmt(p.phone_purity if p else None),
                       _fmt(p.cluster_purity if p else None))
     console.print(table)
     skipped = a.n_not_in_manifest
@@ -86,7 +87,8 @@ def _print_summary(a: Any, files: Any) -> None:
     else:
         console.print(f"phone metrics over {a.n_aligned} aligned items "
                       f"({a.n_unaligned} without alignment left out), {len(a.inventory)} phones "
-                      "incl. silence")
+                      "incl. silence; 'PNMI shuffled' is the score of tokens shuffled across "
+                      "frames (the estimate's bias on this many frames)")
     if a.leakage is None:
         console.print(f"[yellow]{a.leakage_message}[/]")
     else:
