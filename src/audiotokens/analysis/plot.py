@@ -40,6 +40,8 @@ def token_phone_png(scores: PhoneScores, inventory: PhoneInventory, title: str) 
     ax.set_yticks(range(len(rows)), [inventory.phones[y] for y in rows], fontsize=7)
     if len(order) <= MAX_TICK_LABELS:
         ax.set_xticks(range(len(order)), [str(z) for z in order], fontsize=6, rotation=90)
+    else:  # columns are reordered: positions are not ids (the CSVs name every token)
+        ax.set_xticks([])
     ax.set_xlabel(f"token ({len(order)} used), grouped by most likely phone")
     ax.set_ylabel("phone")
     ax.set_title(f"{title}: p(phone | token), PNMI {scores.pnmi:.3f}, "
