@@ -7,6 +7,7 @@ import sys
 
 import typer
 
+from . import analyze as _analyze
 from . import bench as _bench
 from . import data as _data
 from . import info as _info
@@ -24,18 +25,19 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_info, _data, _report, _tokens, _resynth, _bench):
+for _module in (_info, _data, _report, _tokens, _resynth, _bench, _analyze):
     _module.register(app)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from ..analysis.phones import AnalysisError
     from ..audio import AudioError
     from ..bench.db import ResultsDBError
     from ..bench.runner import BenchError
     from ..data.manifest import ManifestError
     from ..tokenizers.base import TokenizerError
 
-    return (AudioError, BenchError, ManifestError, ResultsDBError, TokenizerError,
+    return (AnalysisError, AudioError, BenchError, ManifestError, ResultsDBError, TokenizerError,
             FileNotFoundError, NotADirectoryError, FileExistsError)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ...analysis.phones import SILENCE
 from ...data.manifest import ManifestItem
 from ..db import Artifact, Result
 from ..features import InputSpec
@@ -39,7 +40,6 @@ from .splits import split_items
 
 __all__ = ["TTSTask", "SILENCE", "phone_frames", "Judge"]
 
-SILENCE = "<sil>"
 CER, WER = Metric("cer", False), Metric("wer", False)
 REFERENCES = ("oracle_durations", "reference", "clean_tokens")
 JUDGE_RATE = 16000  # the ASR judge's log-mel rate
