@@ -11,20 +11,10 @@ from hypothesis import strategies as st
 
 from audiotokens.llm import LLMError, LLMVocab
 from audiotokens.llm.text import extend_text_tokenizer, load_text_tokenizer
+from audiotokens.testing import save_tiny_text_tokenizer as save_text_tokenizer
 from audiotokens.tokenizers.base import TokenizerInfo, Tokens
 
 INFO = TokenizerInfo("rvq", "codec", 16000, 50.0, (8, 5, 3), ("q0", "q1", "q2"))
-
-
-def save_text_tokenizer(folder, words=("hello", "world", "the")) -> None:
-    """A tiny WordLevel text tokenizer wrapped for transformers, saved with save_pretrained."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(folder)
 
 
 def test_ranges_are_ordered_and_contiguous() -> None:

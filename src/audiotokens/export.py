@@ -94,6 +94,7 @@ def export_hf(store_dir: str | Path, out_dir: str | Path, manifest: str | Path |
     raises :class:`~audiotokens.store.StoreError`. ``out_dir`` must not hold an export yet.
     Rows stream through a cache on disk, so memory does not grow with the store.
     """
+    import datasets
     from datasets import Dataset
 
     if rows_per_file < 1:
@@ -107,6 +108,8 @@ def export_hf(store_dir: str | Path, out_dir: str | Path, manifest: str | Path |
         raise StoreError(f"{store.folder}: the store is empty; nothing to export")
     labels, extra = _labels(Path(manifest), ids) if manifest is not None else (None, 0)
     cache = out / ".cache"
+    quiet = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # datasets' per-step bars; restored below
     try:
         ds = Dataset.from_generator(_rows, features=_features(store.dtype, labels is not None),
                                     cache_dir=str(cache), gen_kwargs={"store": store,
@@ -117,6 +120,8 @@ def export_hf(store_dir: str | Path, out_dir: str | Path, manifest: str | Path |
         del ds
     finally:
         shutil.rmtree(cache, ignore_errors=True)
+        if not quiet:
+            datasets.enable_progress_bars()
     shutil.copyfile(store.folder / TOKENIZER_FILE, out / TOKENIZER_FILE)
     return ExportSummary(out=out, rows=len(ids), splits=splits, parquet_files=files,
                          unmatched_manifest_items=extra)

@@ -10,6 +10,7 @@ import typer
 from . import bench as _bench
 from . import data as _data
 from . import info as _info
+from . import llm as _llm
 from . import report as _report
 from . import resynth as _resynth
 from . import tokens as _tokens
@@ -24,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_info, _data, _report, _tokens, _resynth, _bench):
+for _module in (_info, _data, _report, _tokens, _resynth, _bench, _llm):
     _module.register(app)
 
 
