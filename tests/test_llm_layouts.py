@@ -22,6 +22,8 @@ from audiotokens.llm import (
     deinterleave,
     interleave,
     ratio_spans,
+    stream_text,
+    text_stream,
     timed_spans,
     word_timings,
 )
@@ -151,3 +153,25 @@ def test_word_timings_from_the_manifest() -> None:
     assert word_timings(ManifestItem("c", "c.wav", 1.0, text="hi")) is None
     spans = timed_spans([[1], [2]], [s for _, s, _ in word_timings(words)], 50.0, 50)
     assert [(s.start, s.end) for s in spans] == [(0, 25), (25, 50)]
+
+
+@FAST
+@given(utterances(), st.integers(0, 20))
+def test_text_stream_in_a_multistream_layout(utt, extra: int) -> None:
+    words, audio, starts = utt
+    # room for every text id after the latest start (1 s = 50 frames) and for the audio
+    n_frames = max(len(audio), 50) + sum(len(w) for w in words) + extra
+    pad = VOCAB.special_id("<pad>")
+    spans = timed_spans(words, starts, INFO.frame_rate, n_frames)
+    text = text_stream(spans, n_frames, pad)
+    assert stream_text(text, pad).tolist() == [t for w in words for t in w]
+    where = np.flatnonzero(text[:, 0] != pad)  # frame of every text id, in order
+    firsts = np.cumsum([0] + [len(w) for w in words[:-1]])
+    assert all(where[f] >= span.start for f, span in zip(firsts, spans, strict=True))
+    semantic = np.zeros((n_frames, 2), np.int64) + VOCAB.ranges[0].start
+    semantic[: len(audio)] = audio
+    layout = MultiStream((Stream("text"), Stream("audio", 2, 1)), pad_id=pad)
+    back = layout.invert(layout.apply({"text": text, "audio": semantic}))
+    assert np.array_equal(back["text"], text) and np.array_equal(back["audio"], semantic)
+    with pytest.raises(LLMError, match="do not fit"):
+        text_stream(spans, sum(len(w) for w in words) - 1, pad)

@@ -9,6 +9,8 @@ from .interleave import (
     deinterleave,
     interleave,
     ratio_spans,
+    stream_text,
+    text_stream,
     timed_spans,
     word_timings,
 )
@@ -19,7 +21,7 @@ __all__ = [
     "BPEEncoded", "BPEReport", "CodePointMap", "TokenBPE",
     "Deduped", "dedup", "undo_dedup",
     "Segment", "Span", "choose_modalities", "deinterleave", "interleave", "ratio_spans",
-    "timed_spans", "word_timings",
+    "stream_text", "text_stream", "timed_spans", "word_timings",
     "CoarseFirst", "Delay", "Flatten", "Layout", "MultiStream", "Parallel", "Stream",
     "SPECIAL_TOKENS", "IdRange", "LLMError", "LLMVocab",
 ]

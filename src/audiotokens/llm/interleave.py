@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from ..data.manifest import ManifestItem
 
 __all__ = ["Span", "Segment", "word_timings", "timed_spans", "ratio_spans",
-           "choose_modalities", "interleave", "deinterleave", "expected_segments"]
+           "choose_modalities", "interleave", "deinterleave", "expected_segments",
+           "text_stream", "stream_text"]
 
 TEXT, AUDIO = "text", "audio"
 _WORD = re.compile(r"[\w']+")
@@ -203,3 +204,28 @@ def _markers(vocab: LLMVocab, kind: str) -> tuple[int, int]:
     if kind == TEXT:
         return vocab.special_id("<text_start>"), vocab.special_id("<text_end>")
     return vocab.special_id("<audio_start>"), vocab.special_id("<audio_end>")
+
+
+def text_stream(spans: list[Span], n_frames: int, pad_id: int) -> np.ndarray:
+    """A frame-aligned text stream int64 [n_frames, 1] for :class:`~.layouts.MultiStream`
+    (Moshi-style): each span's text ids start at its first frame, one id per frame; ids
+    that run past the next span's start push later ones back; ``pad_id`` fills the rest.
+    """
+    out = np.full((n_frames, 1), pad_id, dtype=np.int64)
+    at = 0
+    for span in spans:
+        if pad_id in span.text_ids:
+            raise LLMError(f"text ids must not contain the pad id {pad_id}")
+        at = max(at, span.start)
+        if at + len(span.text_ids) > n_frames:
+            raise LLMError(f"{sum(len(s.text_ids) for s in spans)} text ids do not fit "
+                           f"{n_frames} frames")
+        out[at: at + len(span.text_ids), 0] = span.text_ids
+        at += len(span.text_ids)
+    return out
+
+
+def stream_text(stream: np.ndarray, pad_id: int) -> np.ndarray:
+    """The text ids of a :func:`text_stream` [T, 1] in order (pads dropped): int64 [N]."""
+    column = np.asarray(stream, dtype=np.int64).reshape(-1)
+    return column[column != pad_id]
