@@ -50,6 +50,8 @@ def test_vocab_from_store_folder_and_name(tmp_path, capsys, store) -> None:
     assert LLMVocab.load(tmp_path / "b").ranges[0].start == 5 + 1 + 3
     code, out = run(capsys, "llm", "vocab", "mulaw", "--out", tmp_path / "c")
     assert code == 0 and LLMVocab.load(tmp_path / "c").info.vocab_sizes == (256,)
+    code, out = run(capsys, "llm", "vocab", "mel-kmeans:k=100", "--out", tmp_path / "e")
+    assert code == 0 and LLMVocab.load(tmp_path / "e").ranges[0].size == 100
     code, out = run(capsys, "llm", "vocab", "nope", "--out", tmp_path / "d")
     assert code == 2 and "unknown tokenizer 'nope'" in out
 

@@ -11,7 +11,7 @@ from .vocab import LLMError, LLMVocab
 if TYPE_CHECKING:
     from ..tokenizers.base import TokenizerInfo
 
-__all__ = ["ExtendedTokenizer", "extend_text_tokenizer", "load_text_tokenizer"]
+__all__ = ["ExtendedTokenizer", "check_ids", "extend_text_tokenizer", "load_text_tokenizer"]
 
 
 @dataclass
