@@ -42,6 +42,17 @@ def write_long_wav(path: Path, minutes: float, seed: int = 0) -> Path:
     return path
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory, MiB: VmHWM (Linux; unlike ru_maxrss it is not
+    inherited from the parent across fork + exec), else ru_maxrss."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(args: argparse.Namespace) -> None:
     """Encode one manifest; print peak RSS (MiB) before and after encoding, and wall time."""
     from audiotokens.encode import encode_manifest
@@ -50,14 +61,14 @@ def worker(args: argparse.Namespace) -> None:
 
     tok = load_tokenizer(args.tokenizer_dir)
     tok.encode(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)  # warm up lazy buffers
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = peak_rss_mib()
     start = time.perf_counter()
     summary = encode_manifest(tok, args.manifest, args.store, progress=False,
                               chunking=ChunkConfig(args.chunk_seconds, 2.0))
     wall = time.perf_counter() - start
     if summary.failed:
         raise SystemExit(f"encode failed: {summary.failed}")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps({"base_mib": base, "peak_mib": peak, "wall_s": wall,
                       "audio_s": summary.audio_seconds}))
 
