@@ -4,7 +4,8 @@ Items are sorted by duration and grouped into batches up to a padded-seconds bud
 little compute goes to padding); background threads load the next batches while the
 current one is encoded; a shard is committed every ``shard_items`` items. A bad file is
 recorded in ``errors.jsonl`` and skipped, never aborting the run; re-running the same job
-skips the ids already committed.
+skips the ids already committed. Items longer than the chunk length are streamed from disk
+and encoded in overlapping chunks (:mod:`audiotokens.longform`), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -15,18 +16,22 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .longform import ChunkConfig
 from .store import TokenStore
 
 if TYPE_CHECKING:
     from .data.manifest import ManifestItem
     from .tokenizers.base import Tokenizer, Tokens
 
-__all__ = ["EncodeSummary", "encode_manifest", "plan_batches"]
+__all__ = ["EncodeSummary", "encode_manifest", "plan_batches", "DEFAULT_MAX_SECONDS"]
+
+DEFAULT_MAX_SECONDS = 24 * 3600.0  # longest item encode accepts (long ones are chunked)
 
 
 @dataclass
@@ -56,11 +61,14 @@ class EncodeSummary:
 
 @dataclass
 class _Loaded:
-    """One manifest item after loading: samples or the reason it could not be loaded."""
+    """One manifest item after loading: samples, or tokens already encoded from a stream
+    (long items, ``seconds`` of audio), or the reason it could not be loaded."""
 
     item: ManifestItem
     samples: np.ndarray | None = None
     error: str = ""
+    tokens: Tokens | None = None
+    seconds: float = 0.0
 
 
 def plan_batches(durations: list[float], batch_seconds: float) -> list[list[int]]:
@@ -92,23 +100,24 @@ def _reason(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[:200]}" if text else type(err).__name__
 
 
-def _load_one(item: ManifestItem, sample_rate: int) -> _Loaded:
+def _load_one(item: ManifestItem, sample_rate: int, max_seconds: float) -> _Loaded:
     from .audio import load_audio
 
     try:
-        return _Loaded(item, load_audio(item.path, sample_rate).samples)
+        return _Loaded(item, load_audio(item.path, sample_rate, max_seconds=max_seconds).samples)
     except Exception as err:  # any per-item failure is reported, never fatal
         return _Loaded(item, error=_reason(err))
 
 
 def _prefetched(batches: list[list[ManifestItem]], sample_rate: int, depth: int,
-                workers: int) -> Iterator[list[_Loaded]]:
+                workers: int, max_seconds: float) -> Iterator[list[_Loaded]]:
     """Yield loaded batches in order while ``workers`` threads load up to ``depth`` ahead."""
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="audiotokens-load") as pool:
         queue: deque[list[Future[_Loaded]]] = deque()
         try:
             for batch in batches:
-                queue.append([pool.submit(_load_one, item, sample_rate) for item in batch])
+                queue.append([pool.submit(_load_one, item, sample_rate, max_seconds)
+                              for item in batch])
                 if len(queue) > depth:
                     yield [f.result() for f in queue.popleft()]
             while queue:
@@ -123,8 +132,8 @@ def _encode_loaded(tok: Tokenizer, loaded: list[_Loaded],
                    sample_rate: int) -> list[tuple[_Loaded, Tokens | None, str]]:
     """Encode a batch; if the batch call fails, retry item by item to isolate the bad one."""
     good = [x for x in loaded if x.samples is not None]
-    results: list[tuple[_Loaded, Tokens | None, str]] = [(x, None, x.error) for x in loaded
-                                                         if x.samples is None]
+    results: list[tuple[_Loaded, Tokens | None, str]] = [
+        (x, x.tokens, x.error) for x in loaded if x.samples is None]
     if not good:
         return results
     try:
@@ -140,6 +149,20 @@ def _encode_loaded(tok: Tokenizer, loaded: list[_Loaded],
         except Exception as err:
             results.append((x, None, _reason(err)))
     return results
+
+
+def _streamed(tok: Tokenizer, items: list[ManifestItem], chunking: ChunkConfig,
+              max_seconds: float) -> Iterator[list[_Loaded]]:
+    """Long items, one at a time: streamed from disk and encoded in chunks."""
+    from .longform import encode_file
+
+    for item in items:
+        try:
+            tokens = encode_file(tok, item.path, chunking, max_seconds=max_seconds)
+            tokens.validate()
+            yield [_Loaded(item, tokens=tokens, seconds=tokens.n_frames / tok.info.frame_rate)]
+        except Exception as err:  # any per-item failure is reported, never fatal
+            yield [_Loaded(item, error=_reason(err))]
 
 
 def _checked_items(batch: Tokens, expected: int) -> list[Tokens]:
@@ -162,19 +185,27 @@ def encode_manifest(
     prefetch: int = 2,
     workers: int = 4,
     progress: bool = True,
+    chunking: ChunkConfig | None = None,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
 ) -> EncodeSummary:
     """Encode every item of a JSONL manifest with ``tok`` into the token store ``out_dir``.
 
     Batches hold up to ``batch_seconds`` of padded audio; a shard is committed every
     ``shard_items`` items; ``prefetch`` batches are loaded ahead by ``workers`` threads.
-    Items already in the store are skipped; failures go to ``errors.jsonl`` and the summary.
-    A store made by another tokenizer raises :class:`~audiotokens.store.StoreError`.
+    Items whose manifest duration exceeds ``chunking.chunk_seconds`` (default
+    :class:`~audiotokens.longform.ChunkConfig`) are streamed and encoded in chunks; files
+    over ``max_seconds`` fail. Items already in the store are skipped; failures go to
+    ``errors.jsonl`` and the summary. A store made by another tokenizer raises
+    :class:`~audiotokens.store.StoreError`.
     """
     from .data.manifest import read_manifest
 
     if min(shard_items, prefetch, workers) < 1:
         raise ValueError(f"shard_items, prefetch and workers must be >= 1, got "
                          f"{shard_items}, {prefetch}, {workers}")
+    if not max_seconds > 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    chunking = chunking or ChunkConfig()
     start = time.perf_counter()
     items = read_manifest(manifest_path)
     store = TokenStore.create(out_dir, tok)
@@ -187,12 +218,15 @@ def encode_manifest(
     if device is not None:
         tok.to(device)
     sample_rate = tok.info.sample_rate
-    plan = plan_batches([it.duration for it in todo], batch_seconds)
-    batches = [[todo[i] for i in idx] for idx in plan]
+    short = [it for it in todo if it.duration <= chunking.chunk_seconds]
+    long = [it for it in todo if it.duration > chunking.chunk_seconds]
+    plan = plan_batches([it.duration for it in short], batch_seconds)
+    batches = [[short[i] for i in idx] for idx in plan]
     pending: list[tuple[str, Tokens]] = []
     with _progress_bar(progress, sum(it.duration for it in todo)) as advance:
         try:
-            for loaded in _prefetched(batches, sample_rate, prefetch, workers):
+            loaded_batches = _prefetched(batches, sample_rate, prefetch, workers, max_seconds)
+            for loaded in chain(loaded_batches, _streamed(tok, long, chunking, max_seconds)):
                 summary.batches += 1
                 for x, tokens, reason in _encode_loaded(tok, loaded, sample_rate):
                     if tokens is None:
@@ -201,8 +235,8 @@ def encode_manifest(
                     else:
                         pending.append((x.item.id, tokens))
                         summary.encoded += 1
-                        assert x.samples is not None
-                        summary.audio_seconds += len(x.samples) / sample_rate
+                        summary.audio_seconds += (x.seconds if x.samples is None
+                                                  else len(x.samples) / sample_rate)
                 advance(sum(x.item.duration for x in loaded))
                 while len(pending) >= shard_items:
                     rows, pending = pending[:shard_items], pending[shard_items:]

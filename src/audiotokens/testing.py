@@ -23,6 +23,7 @@ from .tokenizers.registry import TokenizerEntry
 
 __all__ = [
     "save_tiny_ssl",
+    "save_tiny_text_tokenizer",
     "BAD_KINDS",
     "ENERGY_ENTRY",
     "EnergyConfig",
@@ -291,4 +292,19 @@ def save_tiny_ssl(kind: str, folder: str | Path, *, layer_norm: bool, seed: int 
     else:
         raise ValueError(f"kind must be 'hubert' or 'wavlm', got {kind!r}")
     model.save_pretrained(folder)
+    return Path(folder)
+
+
+def save_tiny_text_tokenizer(folder: str | Path,
+                             words: tuple[str, ...] = ("hello", "world", "the")) -> Path:
+    """A word-level transformers text tokenizer (``[UNK]`` = 0, then ``words``), saved with
+    ``save_pretrained`` to ``folder``; returns it. Stands in for an LLM's tokenizer."""
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}
+    tok = HFTokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(str(folder))
     return Path(folder)

@@ -11,6 +11,7 @@ from . import analyze as _analyze
 from . import bench as _bench
 from . import data as _data
 from . import info as _info
+from . import llm as _llm
 from . import report as _report
 from . import resynth as _resynth
 from . import tokens as _tokens
@@ -25,7 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_info, _data, _report, _tokens, _resynth, _bench, _analyze):
+for _module in (_info, _data, _report, _tokens, _resynth, _bench, _analyze, _llm):
     _module.register(app)
 
 

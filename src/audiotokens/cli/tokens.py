@@ -214,13 +214,22 @@ def encode(
                                     "shard (each shard is a resume point)."),
     workers: int = typer.Option(4, "--workers", min=1, help="Threads loading audio ahead."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    chunk_seconds: float = typer.Option(60.0, "--chunk-seconds", min=0.001, help="Items "
+                                        "longer than this are streamed and encoded in chunks "
+                                        "of this many seconds (bounded memory)."),
+    overlap_seconds: float = typer.Option(2.0, "--overlap-seconds", min=0.0, help="Audio "
+                                          "context on each side of a chunk, seconds."),
+    max_seconds: float = typer.Option(24 * 3600.0, "--max-seconds", min=0.001, help="Longest "
+                                      "item to accept, seconds (longer ones fail)."),
 ) -> None:
     """Encode every item of a manifest into a token store, resumably.
 
     The store is a folder of Parquet shards. Re-running the same command
     skips items already encoded, so an interrupted job just continues.
     Unreadable files are skipped and listed in OUT/errors.jsonl; the exit
-    status is 0 when the job completed, even if some items failed.
+    status is 0 when the job completed, even if some items failed. Items
+    longer than --chunk-seconds (audiobooks, meetings) are streamed from
+    disk and encoded in overlapping chunks, so memory stays flat.
 
     Examples:
       audiotokens encode runs/mel -m corpus.jsonl --out tokens/mel
@@ -240,8 +249,12 @@ def encode(
     if not tok.info.fitted:
         raise TokenizerError(f"tokenizer '{tokenizer}' is not fitted; run `audiotokens fit "
                              f"{tokenizer} --manifest ... --out DIR` and encode with DIR")
+    from ..longform import ChunkConfig
+
     summary = encode_manifest(tok, manifest, out, batch_seconds=batch_seconds, device=device,
-                              shard_items=shard_items, workers=workers, progress=progress)
+                              shard_items=shard_items, workers=workers, progress=progress,
+                              chunking=ChunkConfig(chunk_seconds, overlap_seconds),
+                              max_seconds=max_seconds)
     _print_summary(summary)
 
 
