@@ -123,6 +123,13 @@ def _say_summaries(ctx: CellContext, task: str, summaries: dict[str, MetricSumma
         ctx.say(task, message)
 
 
+def _init_vectors(source: FeatureSource, cfg: TrainConfig) -> list[Any] | None:
+    """The tokenizer's codebook vectors when ``cfg.init_embeddings`` asks for them."""
+    if not cfg.init_embeddings or not isinstance(source, TokenizerSource):
+        return None
+    return source.tokenizer.codebook_vectors()
+
+
 def _has_decoder(source: FeatureSource) -> bool:
     return isinstance(source, TokenizerSource) and source.tokenizer.info.has_decoder
 
@@ -148,8 +155,9 @@ def run_head_cell(ctx: CellContext, task: Task, data: TaskData, source: FeatureS
     seed = train_cfg.seed
     full_test = data.test
     data, dropped = encoded_only(data, arrays, skipped)
-    measured = measure_call(
-        lambda: train_and_evaluate(task, data, arrays, source.spec, train_cfg), ctx.device)
+    vectors = _init_vectors(source, train_cfg)
+    measured = measure_call(lambda: train_and_evaluate(
+        task, data, arrays, source.spec, train_cfg, init_vectors=vectors), ctx.device)
     result = measured.output
     missing = [m.name for m in task.metrics if m.name not in result.metrics]
     if missing:
@@ -229,7 +237,8 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
     with_ref = ctx.needs_reference(task.name)
 
     def work() -> tuple[Any, Any]:
-        trained = train_and_evaluate(task, bound.data, bound.inputs, source.spec, train_cfg)
+        trained = train_and_evaluate(task, bound.data, bound.inputs, source.spec, train_cfg,
+                                     init_vectors=_init_vectors(source, train_cfg))
         assert trained.model is not None
         scored = task.score(trained.model, source.tokenizer, task.select(bound.data, ctx.full),
                             bound, arrays, ctx.audio_dir(task.name), run=ctx.run,

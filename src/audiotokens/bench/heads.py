@@ -100,9 +100,9 @@ class TokenEmbedding(nn.Module):
     ``combine="attention"``: DASB's per-frame Linear-ReLU-Linear score per codebook, softmax
     over codebooks. Either way :meth:`weights` reports the (mean) weight per codebook.
     ``init_vectors``: optional [V_c, E] float tensors per codebook (e.g. k-means centroids),
-    projected to ``dim`` to initialise the tables; the benchmark's heads
-    (:func:`~audiotokens.bench.tasks.loop.build_model`) do not pass them, so their tables start
-    random. With ``stride > 1`` each table averages the
+    projected to ``dim`` to initialise the tables. The benchmark's heads pass the tokenizer's
+    ``codebook_vectors()`` only with ``TrainConfig(init_embeddings=True)``; by default their
+    tables start random. With ``stride > 1`` each table averages the
     embeddings of ``stride`` consecutive ids in one ``EmbeddingBag`` lookup (the same as
     embedding then :func:`pool_time`, without materialising every frame), and attention scores
     the pooled frames.

@@ -271,6 +271,14 @@ class RVQTokenizer(Tokenizer):
         self.device = device
         return self
 
+    def codebook_vectors(self) -> list[np.ndarray] | None:
+        """The quantizer's codebooks in use, float32 [codebook_size, latent_dim] each (None
+        before training)."""
+        if self.trained_steps == 0:
+            return None
+        layers = self.model.quantizer.layers[: self.config.n_used]
+        return [layer.embed.detach().float().cpu().numpy() for layer in layers]
+
     # -- persistence ----------------------------------------------------------------------
     def state_tensors(self) -> dict[str, Any]:
         import torch

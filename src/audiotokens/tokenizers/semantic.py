@@ -327,6 +327,12 @@ class SemanticTokenizer(Tokenizer):
         bounds = np.cumsum([0, *lengths])
         return [stacked[bounds[b]: bounds[b + 1]] for b in range(len(lengths))]
 
+    def codebook_vectors(self) -> list[np.ndarray] | None:
+        """The k-means centroids, float32 [k, D] per layer in codebook order (None unfitted)."""
+        if not self.fitted:
+            return None
+        return [self._centroids[i].detach().cpu().numpy() for i in self.layers]
+
     # -- persistence ----------------------------------------------------------------------
     def state_tensors(self) -> dict[str, Any]:
         """``centroids.layer{i}``: float32 [k, D] per layer (the SSL model is not included)."""
