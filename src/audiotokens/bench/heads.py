@@ -83,12 +83,13 @@ def packed_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.
 
 
 def _fit_vectors(vectors: torch.Tensor, dim: int) -> torch.Tensor:
-    """Project [V, E] vectors to [V, dim] (PCA when E > dim, zero-pad when smaller), unit RMS."""
+    """Project [V, E] vectors to [V, dim] (PCA when E > dim, zero-pad what is left short of
+    dim, e.g. E < dim or V < dim), unit RMS."""
     v = vectors.float() - vectors.float().mean(0, keepdim=True)
     if v.shape[1] > dim:
         _, _, basis = torch.linalg.svd(v, full_matrices=False)
-        v = v @ basis[:dim].T
-    elif v.shape[1] < dim:
+        v = v @ basis[:dim].T  # fewer than dim columns when V < dim: padded below
+    if v.shape[1] < dim:
         v = nn.functional.pad(v, (0, dim - v.shape[1]))
     return v / v.pow(2).mean().sqrt().clamp_min(1e-8)
 
