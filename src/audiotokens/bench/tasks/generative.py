@@ -101,11 +101,6 @@ class ResynthOutcome:
     summaries: dict[str, MetricSummary] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
 
-    def lines(self) -> list[str]:
-        """One line per metric that failed on some items, then one per unavailable metric."""
-        return [s.line() for s in self.summaries.values() if s.n_failed] + \
-            list(self.unavailable.values())
-
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("._")[:80] or "item"
