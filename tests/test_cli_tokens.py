@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -57,7 +58,8 @@ def test_fit_info_encode(tmp_path, capsys, energy_registered, corpus) -> None:
     assert not np.allclose(tok.edges, EnergyTokenizer(tok.config).edges)  # fitted
 
     code, out = run(capsys, "info", tok_dir)
-    assert code == 0 and "8" in out and "energy" in out
+    assert code == 0 and re.search(r"vocab sizes\s*│\s*8\s", out), out
+    assert re.search(r"frame rate\s*│\s*50 frames/s", out) and "energy" in out
 
     code, out = run(capsys, "encode", tok_dir, "-m", corpus, "--out", store_dir,
                     "--shard-items", "2", "--no-progress")

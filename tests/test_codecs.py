@@ -13,37 +13,10 @@ import torch
 
 import audiotokens as at
 from audiotokens.metrics import stoi_score
+from audiotokens.testing import save_tiny_codec
 from audiotokens.tokenizers.base import CONFIG_FILE, WEIGHTS_FILE, Tokens
 
 HF_NAMES = ("encodec", "dac", "mimi")
-
-
-def _randomize_codebooks(model: torch.nn.Module, seed: int) -> None:
-    """Random-init codecs start with all-zero codebooks; give them distinct entries."""
-    gen = torch.Generator().manual_seed(seed)
-    for name, buf in model.named_buffers():
-        if name.endswith(("codebook.embed", "codebook.embed_sum")):
-            buf.copy_(torch.randn(buf.shape, generator=gen))
-        elif name.endswith(("codebook.cluster_usage", "codebook.cluster_size")):
-            buf.fill_(1.0)
-
-
-def _build(name: str):
-    from transformers import DacConfig, DacModel, EncodecConfig, EncodecModel, MimiConfig, MimiModel
-
-    if name == "encodec":  # 8 kHz, hop 32 -> 250 Hz, 64 codes, 16 codebooks
-        return EncodecModel(EncodecConfig(
-            num_filters=4, hidden_size=16, codebook_size=64, codebook_dim=16, num_lstm_layers=1,
-            upsampling_ratios=[4, 4, 2], sampling_rate=8000))
-    if name == "dac":  # 16 kHz, hop 32 -> 500 Hz, 64 codes, 6 codebooks
-        return DacModel(DacConfig(
-            encoder_hidden_size=4, downsampling_ratios=[2, 4, 4], decoder_hidden_size=16,
-            n_codebooks=6, codebook_size=64, codebook_dim=4, sampling_rate=16000))
-    return MimiModel(MimiConfig(  # 8 kHz, frame 64 -> 125 Hz, 64 codes, 8 codebooks
-        hidden_size=16, num_filters=4, codebook_size=64, codebook_dim=16, num_quantizers=8,
-        upsample_groups=16, num_hidden_layers=1, intermediate_size=32, num_attention_heads=2,
-        num_key_value_heads=2, head_dim=8, vector_quantization_hidden_dimension=16,
-        upsampling_ratios=[4, 4, 2], sampling_rate=8000))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -57,15 +30,8 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def model_dirs(tmp_path_factory) -> dict[str, Path]:
-    torch.manual_seed(0)
     root = tmp_path_factory.mktemp("hf_codecs")
-    dirs = {}
-    for i, name in enumerate(HF_NAMES):
-        model = _build(name).eval()
-        _randomize_codebooks(model, i)
-        model.save_pretrained(root / name)
-        dirs[name] = root / name
-    return dirs
+    return {name: save_tiny_codec(name, root / name, seed=i) for i, name in enumerate(HF_NAMES)}
 
 
 @pytest.fixture(scope="module")

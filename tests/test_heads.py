@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -208,3 +209,42 @@ def test_downstream_model_reports_codebook_weights() -> None:
     assert len(model.codebook_weights()) == 3
     baseline = DownstreamModel(ContinuousInput(10, 12), PooledClassifier(12, 3))
     assert baseline.codebook_weights() is None
+
+
+def test_heads_start_from_codebook_vectors_only_when_asked(tmp_path) -> None:
+    """Mel k-means centroids (and rvq codebooks) are the tokenizer's codebook vectors;
+    build_model copies them (projected to dim) into the tables with init_embeddings."""
+    from audiotokens import load_tokenizer
+    from audiotokens.bench.features import TokenizerSource
+    from audiotokens.bench.heads import _fit_vectors
+    from audiotokens.bench.tasks import make_task
+    from audiotokens.bench.tasks.loop import TrainConfig, build_model
+    from audiotokens.data import ManifestItem
+    from audiotokens.testing import write_test_corpus
+    from audiotokens.tokenizers.rvq import RVQConfig, RVQTokenizer
+
+    tok = load_tokenizer("mel-kmeans", k=6)
+    assert tok.codebook_vectors() is None  # not fitted
+    tok.fit(write_test_corpus(tmp_path / "c", 2))
+    (centroids,) = tok.codebook_vectors()
+    assert centroids.shape == (6, 80) and centroids.dtype == np.float32
+    rvq = RVQTokenizer(RVQConfig(channels=4, ratios=(2, 4, 5), latent_dim=16, n_codebooks=3,
+                                 codebook_size=8, spectral_dim=16, stft_hop=20,
+                                 n_codebooks_used=2))
+    assert rvq.codebook_vectors() is None  # untrained
+    rvq.trained_steps = 1
+    books = rvq.codebook_vectors()
+    assert [b.shape for b in books] == [(8, 16), (8, 16)]
+    assert np.array_equal(books[1], rvq.model.quantizer.layers[1].embed.numpy())
+
+    task = make_task("emotion")
+    data = task.prepare([ManifestItem(f"s{s}-{i}", "x.wav", 1.0, speaker=f"s{s}",
+                                      label=str(i % 2)) for s in range(6) for i in range(2)])
+    spec = TokenizerSource(tok).spec
+    cfg = TrainConfig(dim=8)
+    torch.manual_seed(0)
+    plain = build_model(task, spec, data, cfg)
+    seeded = build_model(task, spec, data, cfg, [centroids])
+    want = _fit_vectors(torch.from_numpy(centroids), 8)
+    assert torch.allclose(seeded.inputs.table(0), want)
+    assert not torch.allclose(plain.inputs.table(0), want)

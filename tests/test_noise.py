@@ -186,15 +186,20 @@ def test_cli_noisy_and_pairs(tmp_path: Path, capsys) -> None:
     assert bad.exit_code == 2 and "rain" in bad.output
 
     wavs = out / "wavs"
-    pairs = tmp_path / "pairs.jsonl"
+    pairs_dir = tmp_path / "pairs"
     result = runner.invoke(app, ["data", "pairs", str(wavs), str(tmp_path / "clean"), "--out",
-                                 str(pairs)])
+                                 str(pairs_dir)])
     assert result.exit_code == 0, result.output
+    assert find_corpora(pairs_dir) == {"noisy": pairs_dir.resolve()}  # `bench --data` finds it
+    pairs = pairs_dir / "noisy.jsonl"
     listed = read_manifest(pairs)
     assert len(listed) == len(items) and all(Path(it.clean_path).is_file() for it in listed)
     # (pairs by file name: the extra "~n1" mixtures have no clean twin of their name)
     assert not Path(json.loads(pairs.read_text().splitlines()[0])["clean_path"]).is_absolute()
     with pytest.raises(SystemExit) as exit_info:
-        main(["data", "pairs", str(tmp_path / "nowhere"), str(wavs), "--out", str(pairs)])
+        main(["data", "pairs", str(tmp_path / "nowhere"), str(wavs), "--out", str(pairs_dir)])
     assert exit_info.value.code == 2
     assert "not a folder" in capsys.readouterr().err
+    refused = runner.invoke(app, ["data", "pairs", str(wavs), str(tmp_path / "clean"), "--out",
+                                  str(tmp_path / "pairs.jsonl")])
+    assert refused.exit_code == 2 and "is a folder" in refused.output

@@ -11,8 +11,9 @@ import pytest
 import soundfile as sf
 
 import audiotokens as at
+from audiotokens.audio import save_audio
 from audiotokens.cli import main
-from audiotokens.data.manifest import ManifestItem, write_manifest
+from audiotokens.data.manifest import ManifestItem, read_manifest, write_manifest
 from audiotokens.resynth import resynthesize
 
 
@@ -42,8 +43,10 @@ def test_resynth_cli_with_mulaw_writes_audio_and_tables(manifest, tmp_path, caps
     wavs = sorted((out / "audio").glob("*.wav"))
     assert len(wavs) == 3 and all(sf.info(str(w)).samplerate == 16000 for w in wavs)
     rows = list(csv.DictReader((out / "metrics.csv").open()))
-    assert [r["id"] for r in rows][-1] == "mean" and len(rows) == 4
+    assert [r["id"] for r in rows][-2:] == ["mean", "scored"] and len(rows) == 5
+    assert rows[-1]["pesq"] == "3/3"
     report = json.loads((out / "metrics.json").read_text())
+    assert report["scored"]["pesq"] == {"n_scored": 3, "n_items": 3, "failures": []}
     assert report["bitrate_bps"] == 128000 and len(report["items"]) == 3
     mean = report["mean"]
     assert mean["pesq"] > 3.5 and mean["stoi"] > 0.95 and mean["si_sdr"] > 25
@@ -97,3 +100,51 @@ def test_resynth_cli_bad_inputs(tmp_path, manifest, capsys) -> None:
     assert _run(["resynth", "codec2", "--manifest", str(manifest), "--out",
                  str(tmp_path / "o"), "--option", "mode=999"]) == 2
     assert "700C" in capsys.readouterr().err
+
+
+def test_a_score_failing_on_some_items_reports_count_and_reasons(manifest, tmp_path,
+                                                                 capsys) -> None:
+    items = read_manifest(manifest)
+    clip = at.load_audio(items[0].path)
+    short = save_audio(tmp_path / "short.wav", clip.samples[: clip.sample_rate // 10],
+                          clip.sample_rate)  # 0.1 s: under PESQ's 0.25 s
+    items.append(ManifestItem(id="short", path=str(short), duration=0.1))
+    both = write_manifest(items, tmp_path / "with_short.jsonl")
+    assert _run(["resynth", "mulaw", "--manifest", str(both), "--out", str(tmp_path / "o")]) == 0
+    printed = capsys.readouterr().out
+    assert "pesq=" in printed and "(3/4 items; 1 failed: short: PESQ: too short" in printed
+    report = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert report["scored"]["pesq"]["n_scored"] == 3 and report["scored"]["pesq"]["n_items"] == 4
+    assert report["scored"]["pesq"]["failures"][0].startswith("short: PESQ: too short")
+    assert report["scored"]["stoi"]["n_items"] == 4
+    full = [it["pesq"] for it in report["items"] if it["id"] != "short"]
+    assert report["mean"]["pesq"] == pytest.approx(float(np.mean(full)))
+
+
+class _Hop1600(at.Tokenizer):
+    """One frame per 0.1 s (floor): audio shorter than that has no frame."""
+
+    name = "hop1600"
+
+    @property
+    def info(self) -> at.TokenizerInfo:
+        return at.TokenizerInfo(self.name, "codec", 16000, 10.0, (4,), has_decoder=True)
+
+    def encode(self, samples, sample_rate):
+        return at.Tokens(np.zeros((len(samples) // 1600, 1), dtype=np.int64), self.info)
+
+    def decode(self, tokens):  # pragma: no cover - the short item must not be decoded
+        if tokens.n_frames == 0:
+            raise AssertionError("decoded made-up frames")
+        return np.zeros(tokens.n_frames * 1600, dtype=np.float32)
+
+
+def test_an_item_shorter_than_one_frame_is_reported_not_decoded(tmp_path) -> None:
+    wav = save_audio(tmp_path / "tiny.wav", np.full(800, 0.1, dtype=np.float32), 16000)
+    report = resynthesize(_Hop1600(None), [ManifestItem("tiny", str(wav), 0.05)],
+                          tmp_path / "out")
+    (item,) = report.items
+    assert item.n_frames == 0 and item.out_path == ""
+    assert "shorter than one frame" in item.metrics.notes[0]
+    assert report.summaries["pesq"].n_scored == 0 and report.summaries["pesq"].n_items == 1
+    assert "tiny: " in report.summaries["stoi"].failures[0]

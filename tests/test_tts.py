@@ -128,7 +128,9 @@ def test_runner_scores_tts_with_the_judge(synth_root: Path, tmp_path: Path) -> N
     assert {"wer", "cer@reference", "cer@clean_tokens", "cer@oracle_durations", "token_accuracy",
             "duration_mae_ms"} <= set(values)
     assert 0.0 < values["duration_mae_ms"] < 500.0
-    assert all(0.0 <= values[k] for k in ("cer", "cer@reference", "cer@clean_tokens"))
+    # the judge is trained (an untrained CTC judge emits blanks: CER 1.0) and reads the real
+    # recording better than the 4-step head's speech (measured: 0.54 vs 0.94)
+    assert values["cer@reference"] < 0.9 and values["cer@reference"] < values["cer"]
     assert {a.name.split()[0] for a in audio} == {"synthesized", "reference"}
     assert all(Path(a.payload).is_file() for a in audio)
 

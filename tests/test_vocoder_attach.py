@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -33,13 +34,14 @@ def test_fit_vocoder_cli_attaches_a_decoder_that_survives_save_and_load(
 ) -> None:
     tok_dir = tmp_path / "mel"
     run("fit", "mel-kmeans", "-m", small_fsdd, "--out", tok_dir, "--k", "16")
+    assert re.search(r"decoder\s*│\s*no\b", run("info", tok_dir))
     with pytest.raises(NoDecoderError, match="fit vocoder"):
         load_tokenizer(tok_dir).decode(load_tokenizer(tok_dir).encode(np.zeros(3200), 16000))
     out = run("fit", "vocoder", tok_dir, "-m", small_fsdd, "-o", "max_steps=2",
               "-o", "batch_size=2", "-o", "segment_frames=8")
     assert "codebook weights" in out
     assert (tok_dir / "vocoder" / "config.json").is_file()
-    assert "decoder" in run("info", tok_dir)
+    assert re.search(r"decoder\s*│\s*yes\b", run("info", tok_dir))
 
     tok = load_tokenizer(tok_dir)
     assert tok.info.has_decoder

@@ -138,14 +138,14 @@ def _encode_loaded(tok: Tokenizer, loaded: list[_Loaded],
         return results
     try:
         items = _checked_items(tok.encode_batch([x.samples for x in good], sample_rate), len(good))
-        return results + [(x, t, "") for x, t in zip(good, items, strict=True)]
+        return results + [_no_frames(x, t, sample_rate) for x, t in zip(good, items, strict=True)]
     except Exception as err:
         if len(good) == 1:
             return results + [(good[0], None, _reason(err))]
     for x in good:  # the batch failed: isolate the bad item(s)
         try:
             (tokens,) = _checked_items(tok.encode_batch([x.samples], sample_rate), 1)
-            results.append((x, tokens, ""))
+            results.append(_no_frames(x, tokens, sample_rate))
         except Exception as err:
             results.append((x, None, _reason(err)))
     return results
@@ -172,6 +172,17 @@ def _checked_items(batch: Tokens, expected: int) -> list[Tokens]:
     for t in items:
         t.validate()
     return items
+
+
+def _no_frames(x: _Loaded, tokens: Tokens, sample_rate: int
+               ) -> tuple[_Loaded, Tokens | None, str]:
+    """An item whose audio gave no frame (shorter than one) is a failure with its reason,
+    not an empty or made-up entry in the store."""
+    if tokens.n_frames > 0:
+        return x, tokens, ""
+    seconds = 0.0 if x.samples is None else len(x.samples) / sample_rate
+    return x, None, (f"{seconds:.3f} s is shorter than one frame "
+                     f"({tokens.info.frame_rate:g} frames/s): no tokens")
 
 
 def encode_manifest(

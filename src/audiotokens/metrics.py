@@ -18,6 +18,8 @@ import numpy as np
 from .audio import resample
 
 __all__ = [
+    "MetricSummary",
+    "ScoreTally",
     "ResynthMetrics",
     "pesq_score",
     "stoi_score",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 METRIC_NAMES = ("pesq", "stoi", "si_sdr", "mel_distance")
+_LABELS = {"pesq": "PESQ", "stoi": "STOI", "si_sdr": "SI-SDR", "mel_distance": "mel distance"}
 SILENCE_PEAK = 1e-4
 PESQ_MIN_SECONDS = 0.25
 SI_SDR_MAX_DB = 120.0
@@ -51,11 +54,79 @@ class ResynthMetrics:
     mel_distance: float
     notes: tuple[str, ...] = field(default=())
 
+    def reason(self, name: str) -> str:
+        """Why score ``name`` (one of METRIC_NAMES) is NaN ("" when it is defined)."""
+        if not math.isnan(getattr(self, name)):
+            return ""
+        own = [n for n in self.notes if n.startswith(_LABELS[name] + ":")]
+        general = [n for n in self.notes  # a note about the item, not about one measure
+                   if not any(n.startswith(label + ":") for label in _LABELS.values())]
+        return (own or general or ["undefined"])[0]
+
     def to_dict(self) -> dict[str, float | str]:
         """Flat JSON-ready dict (notes joined with '; ')."""
         d: dict[str, float | str] = {k: float(v) for k, v in asdict(self).items() if k != "notes"}
         d["notes"] = "; ".join(self.notes)
         return d
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """One metric over the items it was tried on: ``mean`` over the ``n_scored`` items it was
+    defined for (NaN when none), out of ``n_items``; ``failures`` ("item: reason") say why
+    the other ``n_items - n_scored`` items have no score."""
+
+    name: str
+    mean: float
+    n_scored: int
+    n_items: int
+    failures: tuple[str, ...] = ()
+
+    @property
+    def n_failed(self) -> int:
+        """Items tried but not scored."""
+        return self.n_items - self.n_scored
+
+    def line(self) -> str:
+        """``"pesq=1.234 (5/6 items; 1 failed: a: PESQ: too short ...)"``; the count is left
+        out when every item was scored."""
+        head = f"{self.name}={self.mean:.3f}" if self.n_scored else f"{self.name}=undefined"
+        if not self.n_failed:
+            return head
+        first = f": {self.failures[0]}" if self.failures else ""
+        more = f" (+{len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+        return f"{head} ({self.n_scored}/{self.n_items} items; {self.n_failed} failed{first}" \
+               f"{more})"
+
+
+class ScoreTally:
+    """Collects one value per item per metric; a NaN (or infinite) value is a failure whose
+    reason is kept. :meth:`summaries` gives a :class:`MetricSummary` per metric."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, list[float]] = {}
+        self._failures: dict[str, list[str]] = {}
+        self._tried: dict[str, int] = {}
+
+    def add(self, metric: str, item_id: str, value: float, reason: str = "") -> None:
+        """Record ``metric`` of ``item_id``; ``reason`` explains a non-finite ``value``."""
+        self._tried[metric] = self._tried.get(metric, 0) + 1
+        self._values.setdefault(metric, [])
+        self._failures.setdefault(metric, [])
+        if math.isfinite(value):
+            self._values[metric].append(float(value))
+        else:
+            self._failures[metric].append(f"{item_id}: {reason or 'undefined'}")
+
+    def summaries(self) -> dict[str, MetricSummary]:
+        """Metric -> summary, in the order metrics were first added."""
+        return {m: MetricSummary(m, float(np.mean(v)) if v else math.nan, len(v),
+                                 self._tried[m], tuple(self._failures[m]))
+                for m, v in self._values.items()}
+
+    def means(self) -> dict[str, float]:
+        """Metric -> mean, for the metrics scored on at least one item."""
+        return {m: s.mean for m, s in self.summaries().items() if s.n_scored}
 
 
 def _prepare(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
@@ -177,9 +248,9 @@ def resynth_metrics(reference: np.ndarray, estimate: np.ndarray,
 
 def dnsmos_available() -> bool:
     """True when speechmos (DNSMOS models) and its onnxruntime / librosa are installed."""
-    from importlib.util import find_spec
+    from .extras import missing
 
-    return all(find_spec(n) is not None for n in ("speechmos", "onnxruntime", "librosa"))
+    return missing("dnsmos") is None
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,14 @@ Scores are computed at ``min(file rate, tokenizer rate)`` (the band both signals
 the original length. Output folder::
 
     DIR/audio/<id>.wav    decoded audio at the tokenizer's sample rate (16-bit PCM)
-    DIR/metrics.csv       one row per item + a final "mean" row
-    DIR/metrics.json      {"tokenizer", "info", "items": [...], "mean": {...}}
+    DIR/metrics.csv       one row per item + a final "mean" row and a "scored" row (items
+                          each mean is over)
+    DIR/metrics.json      {"tokenizer", ..., "items": [...], "mean": {...},
+                           "scored": {metric: {"n_scored", "n_items", "failures"}}}
+
+A mean is over the items its score is defined for; ``ResynthReport.summaries`` says how many
+those were and why the others failed. An item shorter than one frame gets no tokens and no
+scores (its notes say so); it is not decoded from made-up frames.
 """
 
 from __future__ import annotations
@@ -21,11 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .audio import load_audio, resample, save_audio
 from .data.manifest import ManifestError, ManifestItem, read_manifest
-from .metrics import METRIC_NAMES, ResynthMetrics, resynth_metrics
+from .metrics import METRIC_NAMES, MetricSummary, ResynthMetrics, ScoreTally, resynth_metrics
 from .tokenizers.base import NoDecoderError, Tokenizer
 
 __all__ = ["ResynthItem", "ResynthReport", "resynthesize", "resynth_manifest"]
@@ -52,19 +56,24 @@ class ResynthItem:
 
 @dataclass(frozen=True)
 class ResynthReport:
-    """All items, the mean of each score over items where it is defined, and the bitrate."""
+    """All items, the mean of each score over items where it is defined, the bitrate, and per
+    score the items it was defined for and why the others failed (``summaries``)."""
 
     tokenizer: str
     bitrate_bps: float
     sample_rate: int
     items: list[ResynthItem]
     mean: dict[str, float]
+    summaries: dict[str, MetricSummary]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (NaN written as null)."""
+        scored = {k: {"n_scored": s.n_scored, "n_items": s.n_items,
+                      "failures": list(s.failures)} for k, s in self.summaries.items()}
         return _nan_to_none({"tokenizer": self.tokenizer, "bitrate_bps": self.bitrate_bps,
                              "sample_rate": self.sample_rate,
-                             "items": [it.to_dict() for it in self.items], "mean": self.mean})
+                             "items": [it.to_dict() for it in self.items], "mean": self.mean,
+                             "scored": scored})
 
 
 def _safe_name(item_id: str) -> str:
@@ -72,13 +81,12 @@ def _safe_name(item_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", item_id).strip("._") or "item"
 
 
-def _mean(items: list[ResynthItem]) -> dict[str, float]:
-    means: dict[str, float] = {}
-    for name in METRIC_NAMES:
-        values = [getattr(it.metrics, name) for it in items]
-        finite = [v for v in values if not math.isnan(v)]
-        means[name] = float(np.mean(finite)) if finite else math.nan
-    return means
+def _summaries(items: list[ResynthItem]) -> dict[str, MetricSummary]:
+    tally = ScoreTally()
+    for it in items:
+        for name in METRIC_NAMES:
+            tally.add(name, it.id, getattr(it.metrics, name), it.metrics.reason(name))
+    return tally.summaries()
 
 
 def resynthesize(
@@ -102,6 +110,15 @@ def resynthesize(
     for item in items:
         audio = load_audio(item.path)
         tokens = tok.encode(audio.samples, audio.sample_rate)
+        if tokens.n_frames == 0:
+            reason = (f"{audio.duration:.3f} s is shorter than one frame "
+                      f"({info.frame_rate:g} frames/s): no tokens, not decoded")
+            result = ResynthItem(item.id, item.path, audio.duration, 0, "", audio.sample_rate,
+                                 _unscored(reason))
+            results.append(result)
+            if on_item is not None:
+                on_item(result)
+            continue
         decoded = tok.decode(tokens)
         name = _safe_name(item.id)
         while name in used:
@@ -116,7 +133,10 @@ def resynthesize(
         results.append(result)
         if on_item is not None:
             on_item(result)
-    report = ResynthReport(tok.name, info.bitrate_bps, info.sample_rate, results, _mean(results))
+    summaries = _summaries(results)
+    mean = {k: s.mean for k, s in summaries.items()}
+    report = ResynthReport(tok.name, info.bitrate_bps, info.sample_rate, results, mean,
+                           summaries)
     _write_tables(report, out)
     return report
 
@@ -143,9 +163,16 @@ def _write_tables(report: ResynthReport, out: Path) -> None:
     writer.writeheader()
     writer.writerows(rows)
     writer.writerow({"id": "mean", **report.mean})
+    writer.writerow({"id": "scored", **{k: f"{s.n_scored}/{s.n_items}"
+                                        for k, s in report.summaries.items()}})
     atomic_write_bytes(out / "metrics.csv", buf.getvalue().encode())
     text = json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
     atomic_write_bytes(out / "metrics.json", text.encode())
+
+
+def _unscored(reason: str) -> ResynthMetrics:
+    """Metrics of an item that could not be scored at all: every score NaN, one reason."""
+    return ResynthMetrics(math.nan, math.nan, math.nan, math.nan, notes=(reason,))
 
 
 def _nan_to_none(value: Any) -> Any:

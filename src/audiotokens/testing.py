@@ -4,6 +4,8 @@
   (mono float32 [N] in [-1, 1]);
 - :func:`write_test_corpus`: a folder of wav files plus a JSONL manifest, optionally with
   broken files (0-byte, truncated, non-audio text, missing path);
+- :func:`save_tiny_ssl` / :func:`save_tiny_codec`: random-init tiny transformers SSL models
+  and codecs saved with ``save_pretrained``, to load by folder like a downloaded one;
 - :class:`EnergyTokenizer`: a tiny but real tokenizer (per-frame log-energy quantised into
   ``k`` bins) that needs no weights. It is not in the main registry; load it through a
   :class:`~audiotokens.tokenizers.registry.Registry` built with :data:`ENERGY_ENTRY`.
@@ -24,6 +26,9 @@ from .tokenizers.registry import TokenizerEntry
 __all__ = [
     "save_tiny_ssl",
     "save_tiny_text_tokenizer",
+    "save_tiny_codec",
+    "TINY_SSL_KINDS",
+    "TINY_CODEC_KINDS",
     "BAD_KINDS",
     "ENERGY_ENTRY",
     "EnergyConfig",
@@ -274,23 +279,36 @@ TINY_SSL = dict(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, inte
                 conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
 
 
+TINY_SSL_KINDS = ("hubert", "wavlm", "wav2vec2", "data2vec")
+TINY_CODEC_KINDS = ("encodec", "dac", "mimi")
+
+
 def save_tiny_ssl(kind: str, folder: str | Path, *, layer_norm: bool, seed: int = 0) -> Path:
-    """Build a random-init tiny ``hubert`` or ``wavlm`` model (3 layers, 32 dims, 50 frames/s
-    at 16 kHz), ``save_pretrained`` it to ``folder`` and return the folder. ``layer_norm``
-    picks the "large"-style variant that takes an attention mask; otherwise group norm."""
+    """Build a random-init tiny SSL model of ``kind`` (one of :data:`TINY_SSL_KINDS`; 3
+    layers, 32 dims, 50 frames/s at 16 kHz), ``save_pretrained`` it to ``folder`` and return
+    the folder. ``layer_norm`` picks the "large"-style variant that takes an attention mask;
+    otherwise group norm (data2vec-audio has only the layer-norm variant)."""
     import torch
     import transformers
 
     norm = {"feat_extract_norm": "layer" if layer_norm else "group",
             "do_stable_layer_norm": layer_norm}
     torch.manual_seed(seed)
-    if kind == "hubert":
-        model = transformers.HubertModel(transformers.HubertConfig(**TINY_SSL, **norm))
-    elif kind == "wavlm":
-        cfg = transformers.WavLMConfig(**TINY_SSL, **norm, num_buckets=32, max_bucket_distance=100)
-        model = transformers.WavLMModel(cfg)
-    else:
-        raise ValueError(f"kind must be 'hubert' or 'wavlm', got {kind!r}")
+    match kind:
+        case "hubert":
+            model = transformers.HubertModel(transformers.HubertConfig(**TINY_SSL, **norm))
+        case "wavlm":
+            cfg = transformers.WavLMConfig(**TINY_SSL, **norm, num_buckets=32,
+                                           max_bucket_distance=100)
+            model = transformers.WavLMModel(cfg)
+        case "wav2vec2":
+            model = transformers.Wav2Vec2Model(transformers.Wav2Vec2Config(**TINY_SSL, **norm))
+        case "data2vec":
+            cfg = transformers.Data2VecAudioConfig(**{**TINY_SSL, "num_conv_pos_embeddings": 2},
+                                                   conv_pos_kernel_size=5)
+            model = transformers.Data2VecAudioModel(cfg)
+        case _:
+            raise ValueError(f"kind must be one of {TINY_SSL_KINDS}, got {kind!r}")
     model.save_pretrained(folder)
     return Path(folder)
 
@@ -307,4 +325,45 @@ def save_tiny_text_tokenizer(folder: str | Path,
     tok = HFTokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]").save_pretrained(str(folder))
+    return Path(folder)
+
+
+def save_tiny_codec(kind: str, folder: str | Path, *, seed: int = 0) -> Path:
+    """Build a random-init tiny transformers codec of ``kind`` (one of
+    :data:`TINY_CODEC_KINDS`), give its all-zero codebooks distinct random entries,
+    ``save_pretrained`` it to ``folder`` and return the folder.
+
+    encodec: 8 kHz, hop 32 (250 Hz), 16 codebooks x 64; dac: 16 kHz, hop 32 (500 Hz),
+    6 x 64; mimi: 8 kHz, frame 64 (125 Hz), 8 x 64.
+    """
+    import torch
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    match kind:
+        case "encodec":
+            model = tf.EncodecModel(tf.EncodecConfig(
+                num_filters=4, hidden_size=16, codebook_size=64, codebook_dim=16,
+                num_lstm_layers=1, upsampling_ratios=[4, 4, 2], sampling_rate=8000))
+        case "dac":
+            model = tf.DacModel(tf.DacConfig(
+                encoder_hidden_size=4, downsampling_ratios=[2, 4, 4], decoder_hidden_size=16,
+                n_codebooks=6, codebook_size=64, codebook_dim=4, sampling_rate=16000))
+        case "mimi":
+            model = tf.MimiModel(tf.MimiConfig(
+                hidden_size=16, num_filters=4, codebook_size=64, codebook_dim=16,
+                num_quantizers=8, upsample_groups=16, num_hidden_layers=1, intermediate_size=32,
+                num_attention_heads=2, num_key_value_heads=2, head_dim=8,
+                vector_quantization_hidden_dimension=16, upsampling_ratios=[4, 4, 2],
+                sampling_rate=8000))
+        case _:
+            raise ValueError(f"kind must be one of {TINY_CODEC_KINDS}, got {kind!r}")
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            if name.endswith(("codebook.embed", "codebook.embed_sum")):
+                buf.copy_(torch.randn(buf.shape, generator=gen))
+            elif name.endswith(("codebook.cluster_usage", "codebook.cluster_size")):
+                buf.fill_(1.0)
+    model.eval().save_pretrained(folder)
     return Path(folder)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..metrics import MetricSummary
 from .db import Artifact, Result, ResultsDB
 from .features import FeatureSource, TokenizerSource
 from .ranking import CHANCE_SUFFIX
@@ -21,7 +22,7 @@ from .tasks import ResynthTask, Task, TaskData
 from .tasks.frames import TokenTargetTask
 from .tasks.loop import TrainConfig, TrainResult, input_stride, train_and_evaluate
 
-__all__ = ["CellContext", "CellOutcome", "run_head_cell", "run_resynth_cell",
+__all__ = ["CellContext", "CellOutcome", "encoded_only", "run_head_cell", "run_resynth_cell",
            "run_token_head_cell", "cannot_predict", "first_line", "safe_name"]
 
 
@@ -29,7 +30,12 @@ __all__ = ["CellContext", "CellOutcome", "run_head_cell", "run_resynth_cell",
 class CellOutcome:
     """One cell: ``status`` "done", "skipped" (already in the DB), "failed", "no-decoder"
     (a generative task on a tokenizer without a decoder) or "unsupported" (the task's head
-    cannot take this input); ``error`` says why for the last three."""
+    cannot take this input); ``error`` says why for the last three.
+
+    ``summaries``: per metric of a done cell, the test items it was scored on out of those
+    tried and why the others failed ("item: reason", e.g. an item shorter than one frame, a
+    PESQ error); ``unavailable``: metric -> why it was not measured (the extra to install).
+    """
 
     tokenizer: str
     task: str
@@ -39,6 +45,8 @@ class CellOutcome:
     seconds: float = 0.0
     error: str = ""
     stopped: str = ""  # trained heads: "converged" or "budget"
+    summaries: dict[str, MetricSummary] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -79,6 +87,51 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text)[:80]
 
 
+def encoded_only(data: TaskData, arrays: dict[str, Any],
+                 skipped: dict[str, str] | None = None) -> tuple[TaskData, dict[str, str]]:
+    """``data`` without the items that have no array (e.g. audio shorter than one frame),
+    and item id -> why, for the dropped items of every split (``skipped`` gives the reasons
+    :func:`~audiotokens.bench.features.encode_items` recorded)."""
+    reasons = skipped or {}
+    dropped = {it.id: reasons.get(it.id, "not encoded") for it in data.items
+               if it.id not in arrays}
+    if not dropped:
+        return data, {}
+
+    def keep(items: list[Any]) -> list[Any]:
+        return [it for it in items if it.id not in dropped]
+
+    targets = {k: v for k, v in data.targets.items() if k not in dropped}
+    return TaskData(keep(data.train), keep(data.valid), keep(data.test), data.classes,
+                    targets), dropped
+
+
+def _head_summaries(metrics: dict[str, float], tested: int, dropped_test: dict[str, str]
+                    ) -> dict[str, MetricSummary]:
+    """Split-level metrics: scored on the ``tested`` items, tried on those plus the dropped
+    test items."""
+    failures = tuple(f"{k}: {v}" for k, v in dropped_test.items())
+    return {name: MetricSummary(name, float(value), tested, tested + len(failures), failures)
+            for name, value in metrics.items()}
+
+
+def _say_summaries(ctx: CellContext, task: str, summaries: dict[str, MetricSummary],
+                   unavailable: dict[str, str]) -> None:
+    """One line per metric that some items failed, and per metric an extra would add."""
+    for summary in summaries.values():
+        if summary.n_failed:
+            ctx.say(task, summary.line())
+    for message in unavailable.values():
+        ctx.say(task, message)
+
+
+def _init_vectors(source: FeatureSource, cfg: TrainConfig) -> list[Any] | None:
+    """The tokenizer's codebook vectors when ``cfg.init_embeddings`` asks for them."""
+    if not cfg.init_embeddings or not isinstance(source, TokenizerSource):
+        return None
+    return source.tokenizer.codebook_vectors()
+
+
 def _has_decoder(source: FeatureSource) -> bool:
     return isinstance(source, TokenizerSource) and source.tokenizer.info.has_decoder
 
@@ -115,14 +168,19 @@ def _chance_results(ctx: CellContext, task: Task, data: TaskData, seed: int,
 
 
 def run_head_cell(ctx: CellContext, task: Task, data: TaskData, source: FeatureSource,
-                  arrays: dict[str, Any], train_cfg: TrainConfig, key: str = "") -> CellOutcome:
+                  arrays: dict[str, Any], train_cfg: TrainConfig, key: str = "",
+                  skipped: dict[str, str] | None = None) -> CellOutcome:
     """Train + test one head; store its results, chance levels, codebook weights and
-    training curve as one DB cell (made with settings ``key``)."""
+    training curve as one DB cell (made with settings ``key``). Items without an array
+    (``skipped`` says why) are left out and counted in ``summaries``."""
     from .cost import measure_call
 
     seed = train_cfg.seed
-    measured = measure_call(
-        lambda: train_and_evaluate(task, data, arrays, source.spec, train_cfg), ctx.device)
+    full_test = data.test
+    data, dropped = encoded_only(data, arrays, skipped)
+    vectors = _init_vectors(source, train_cfg)
+    measured = measure_call(lambda: train_and_evaluate(
+        task, data, arrays, source.spec, train_cfg, init_vectors=vectors), ctx.device)
     result = measured.output
     missing = [m.name for m in task.metrics if m.name not in result.metrics]
     if missing:
@@ -138,8 +196,12 @@ def run_head_cell(ctx: CellContext, task: Task, data: TaskData, source: FeatureS
                  _training_artifact(ctx, task, seed, result, train_cfg)]
     ctx.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
                      for r in results], artifacts, key)
+    summaries = _head_summaries({m.name: result.metrics[m.name] for m in task.metrics},
+                                len(data.test), {it.id: dropped[it.id] for it in full_test
+                                                 if it.id in dropped})
+    _say_summaries(ctx, task.name, summaries, {})
     return CellOutcome(ctx.label, task.name, seed, "done", dict(result.metrics),
-                       measured.seconds, stopped=result.stopped)
+                       measured.seconds, stopped=result.stopped, summaries=summaries)
 
 
 def run_resynth_cell(ctx: CellContext, task: ResynthTask, data: TaskData,
@@ -167,7 +229,9 @@ def run_resynth_cell(ctx: CellContext, task: ResynthTask, data: TaskData,
                      for r in out.results], out.artifacts, key)
     text = " ".join(f"{k}={v:.3f}" for k, v in out.metrics.items())
     ctx.say(task.name, f"{out.n_items} items: {text} ({measured.seconds:.1f} s)")
-    return CellOutcome(ctx.label, task.name, 0, "done", out.metrics, measured.seconds)
+    _say_summaries(ctx, task.name, out.summaries, out.unavailable)
+    return CellOutcome(ctx.label, task.name, 0, "done", out.metrics, measured.seconds,
+                       summaries=out.summaries, unavailable=out.unavailable)
 
 
 def cannot_predict(ctx: CellContext, task: TokenTargetTask, source: FeatureSource, seed: int,
@@ -186,18 +250,23 @@ def cannot_predict(ctx: CellContext, task: TokenTargetTask, source: FeatureSourc
 
 def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
                         source: FeatureSource, arrays: dict[str, Any],
-                        train_cfg: TrainConfig, key: str = "") -> CellOutcome:
+                        train_cfg: TrainConfig, key: str = "",
+                        skipped: dict[str, str] | None = None) -> CellOutcome:
     """Train a generative head that predicts this tokenizer's tokens (enhancement, TTS),
-    decode its test slice and store scores, token accuracy and clips as one cell."""
+    decode its test slice and store scores, token accuracy and clips as one cell. Items
+    without an array (``skipped`` says why) are left out and counted in ``summaries``."""
     from .cost import measure_call
 
     assert isinstance(source, TokenizerSource) and _has_decoder(source)
     seed = train_cfg.seed
+    full_test = data.test
+    data, dropped = encoded_only(data, arrays, skipped)
     bound = task.bind(data, arrays, source.spec)
     with_ref = ctx.needs_reference(task.name)
 
     def work() -> tuple[Any, Any]:
-        trained = train_and_evaluate(task, bound.data, bound.inputs, source.spec, train_cfg)
+        trained = train_and_evaluate(task, bound.data, bound.inputs, source.spec, train_cfg,
+                                     init_vectors=_init_vectors(source, train_cfg))
         assert trained.model is not None
         scored = task.score(trained.model, source.tokenizer, task.select(bound.data, ctx.full),
                             bound, arrays, ctx.audio_dir(task.name), run=ctx.run,
@@ -219,5 +288,10 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
         trained.codebook_weights if reads_tokens else None, train_cfg.combine),
         _training_artifact(ctx, task, seed, trained, train_cfg)]
     ctx.db.add_cell(results, artifacts, key)
+    dropped_test = {it.id: dropped[it.id] for it in full_test if it.id in dropped}
+    summaries = {**_head_summaries(trained.metrics, len(bound.data.test), dropped_test),
+                 **scored.summaries}
+    _say_summaries(ctx, task.name, summaries, scored.unavailable)
     return CellOutcome(ctx.label, task.name, seed, "done", {**scored.metrics, **trained.metrics},
-                       measured.seconds, stopped=trained.stopped)
+                       measured.seconds, stopped=trained.stopped, summaries=summaries,
+                       unavailable=scored.unavailable)

@@ -12,9 +12,10 @@ never re-encodes.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -182,29 +183,39 @@ class ContinuousSSL:
 @dataclass
 class EncodedItems:
     """``arrays``: item id -> [T, C] int64 or [T, F] float32 (T >= 1); ``n_encoded``: items
-    encoded in this call (0 when read from the cache); ``seconds``: wall time spent."""
+    encoded in this call (0 when read from the cache); ``seconds``: wall time spent;
+    ``skipped``: item id -> why it has no array (audio shorter than one frame), never given
+    made-up frames."""
 
     arrays: dict[str, np.ndarray]
     n_encoded: int
     seconds: float
     cache_path: Path | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+# v2: items shorter than one frame are listed as skipped, not given a made-up zero frame
+_CACHE_VERSION = b"encoded-items v2\n"
 
 
 def _cache_path(source: FeatureSource, items: list[ManifestItem], cache_dir: Path) -> Path:
     h = hashlib.sha256(source.key().encode())
+    h.update(_CACHE_VERSION)
     for it in sorted(items, key=lambda it: it.id):
         h.update(f"{it.id}\t{it.path}\n".encode())
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.name)[:60]
     return cache_dir / f"{safe}-{h.hexdigest()[:16]}.safetensors"
 
 
-def _encode_one(source: FeatureSource, item: ManifestItem) -> np.ndarray:
+def _encode_one(source: FeatureSource, item: ManifestItem) -> np.ndarray | str:
+    """The item's [T, C] array (T >= 1), or why it has none (shorter than one frame)."""
     audio = load_audio(item.path, sample_rate=source.sample_rate)
     arr = np.asarray(source.encode(audio.samples, audio.sample_rate))
     if arr.ndim != 2:
         raise ValueError(f"{item.path}: {source.name} returned shape {arr.shape}, want [T, C]")
-    if arr.shape[0] == 0:  # shorter than one frame: one all-zero (id 0 / silent) frame
-        arr = np.zeros((1, arr.shape[1]), dtype=arr.dtype)
+    if arr.shape[0] == 0:
+        return (f"{item.path}: {audio.duration:.3f} s is shorter than one {source.name} frame "
+                f"({source.spec.frame_rate:g} frames/s): no tokens")
     return arr
 
 
@@ -212,17 +223,27 @@ def encode_items(source: FeatureSource, items: list[ManifestItem],
                  cache_dir: Path | None = None) -> EncodedItems:
     """Encode every item's audio with ``source`` (resampled to its rate), or read the cache.
 
-    Audio problems raise :class:`~audiotokens.audio.AudioError` naming the file.
+    Audio problems raise :class:`~audiotokens.audio.AudioError` naming the file; items
+    shorter than one frame are left out of ``arrays`` and listed in ``skipped`` (the cache
+    keeps that list in its metadata).
     """
+    from safetensors import safe_open
     from safetensors.numpy import load_file, save
 
     t0 = time.monotonic()
     path = None if cache_dir is None else _cache_path(source, items, cache_dir)
     if path is not None and path.is_file():
-        return EncodedItems(load_file(str(path)), 0, time.monotonic() - t0, path)
-    arrays = {it.id: _encode_one(source, it) for it in items}
+        with safe_open(str(path), "np") as f:
+            meta = f.metadata() or {}
+        skipped = json.loads(meta.get("skipped", "{}"))
+        return EncodedItems(load_file(str(path)), 0, time.monotonic() - t0, path, skipped)
+    encoded = {it.id: _encode_one(source, it) for it in items}
+    arrays = {k: v for k, v in encoded.items() if not isinstance(v, str)}
+    skipped = {k: v for k, v in encoded.items() if isinstance(v, str)}
     if path is not None:
         from ..tokenizers.persist import atomic_write_bytes
 
-        atomic_write_bytes(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}))
-    return EncodedItems(arrays, len(items), time.monotonic() - t0, path)
+        blob = save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
+                    metadata={"skipped": json.dumps(skipped)})
+        atomic_write_bytes(path, blob)
+    return EncodedItems(arrays, len(items), time.monotonic() - t0, path, skipped)

@@ -83,12 +83,13 @@ def packed_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.
 
 
 def _fit_vectors(vectors: torch.Tensor, dim: int) -> torch.Tensor:
-    """Project [V, E] vectors to [V, dim] (PCA when E > dim, zero-pad when smaller), unit RMS."""
+    """Project [V, E] vectors to [V, dim] (PCA when E > dim, zero-pad what is left short of
+    dim, e.g. E < dim or V < dim), unit RMS."""
     v = vectors.float() - vectors.float().mean(0, keepdim=True)
     if v.shape[1] > dim:
         _, _, basis = torch.linalg.svd(v, full_matrices=False)
-        v = v @ basis[:dim].T
-    elif v.shape[1] < dim:
+        v = v @ basis[:dim].T  # fewer than dim columns when V < dim: padded below
+    if v.shape[1] < dim:
         v = nn.functional.pad(v, (0, dim - v.shape[1]))
     return v / v.pow(2).mean().sqrt().clamp_min(1e-8)
 
@@ -100,7 +101,9 @@ class TokenEmbedding(nn.Module):
     ``combine="attention"``: DASB's per-frame Linear-ReLU-Linear score per codebook, softmax
     over codebooks. Either way :meth:`weights` reports the (mean) weight per codebook.
     ``init_vectors``: optional [V_c, E] float tensors per codebook (e.g. k-means centroids),
-    projected to ``dim`` to initialise the tables. With ``stride > 1`` each table averages the
+    projected to ``dim`` to initialise the tables. The benchmark's heads pass the tokenizer's
+    ``codebook_vectors()`` only with ``TrainConfig(init_embeddings=True)``; by default their
+    tables start random. With ``stride > 1`` each table averages the
     embeddings of ``stride`` consecutive ids in one ``EmbeddingBag`` lookup (the same as
     embedding then :func:`pool_time`, without materialising every frame), and attention scores
     the pooled frames.

@@ -390,7 +390,7 @@ class _Runner:
         todo = self.pending(label, source)
         spec_in = source.spec
         tier = bitrate_tier(None if spec_in.kind == "features" else _bitrate(source))
-        encoded: dict[str, dict[str, Any]] = {}
+        encoded: dict[str, Any] = {}  # corpus kind -> EncodedItems
         ctx = self.cell(label, tier)
         for task in self.tasks:
             for seed in todo.get(task.name, []):
@@ -406,12 +406,12 @@ class _Runner:
                     continue
                 if task.corpus not in encoded:
                     items = _corpus_items(self.data, self.tasks, task.corpus)
-                    encoded[task.corpus] = encode_items(source, items,
-                                                        self.cfg.out / "cache").arrays
+                    encoded[task.corpus] = encode_items(source, items, self.cfg.out / "cache")
                 run = run_token_head_cell if isinstance(task, TokenTargetTask) else run_head_cell
                 try:
-                    outcome = run(ctx, task, self.data[task.name], source, encoded[task.corpus],
-                                  train_cfg, key)
+                    done = encoded[task.corpus]
+                    outcome = run(ctx, task, self.data[task.name], source, done.arrays,
+                                  train_cfg, key, skipped=done.skipped)
                 except (ValueError, RuntimeError) as err:
                     outcome = CellOutcome(label, task.name, seed, "failed", error=first_line(err))
                     self.console.print(f"[red]{label} / {task.name} failed:[/] {outcome.error}")
@@ -519,7 +519,7 @@ def run_benchmark(cfg: BenchConfig, registry: Registry = REGISTRY) -> BenchSumma
     tasks = ", ".join(t.name for t in runner.tasks)
     corpora = ", ".join(f"{k}={v}" for k, v in runner.corpora.items())
     runner.console.print(f"run [bold]{runner.run}[/]: tasks {tasks} on {corpora}")
-    specs = cfg.tokenizers or _default_tokenizers(registry)
+    specs = cfg.tokenizers or _default_tokenizers(registry, runner.console)
     if cfg.jobs > 1 and len(specs) > 1:
         _run_parallel(runner, registry, specs)
     else:
@@ -533,18 +533,24 @@ def run_benchmark(cfg: BenchConfig, registry: Registry = REGISTRY) -> BenchSumma
     return BenchSummary(runner.run, runner.db.path, report, runner.cells)
 
 
-def _default_tokenizers(registry: Registry) -> tuple[str, ...]:
-    """The embedded defaults that import here (codec2 needs pycodec2; rvq needs its module)."""
+def _default_tokenizers(registry: Registry, console: Any = None) -> tuple[str, ...]:
+    """The embedded defaults that import here; one missing its extra (codec2 needs
+    pycodec2) is left out with a line on ``console`` saying what to install."""
+    from ..extras import missing
+
     usable = []
     for name in DEFAULT_TOKENIZERS:
         if name == CONTINUOUS_MEL:
             usable.append(name)
             continue
+        why = missing("codec2", "skipped") if name == "codec2" else None
         try:
             registry.get(name).resolve()
-            if name == "codec2":
-                import pycodec2  # noqa: F401
-        except (ImportError, AttributeError):
+        except (ImportError, AttributeError) as err:
+            why = f"{name} skipped: {first_line(err)}"
+        if why is not None:
+            if console is not None:
+                console.print(f"[yellow]{why}[/]")
             continue
         usable.append(name)
     return tuple(usable)

@@ -223,15 +223,21 @@ def noisy(
 def pairs(
     noisy_dir: Path = typer.Argument(..., help="Folder of noisy audio (e.g. noisy_testset_wav)."),
     clean_dir: Path = typer.Argument(..., help="Folder of the clean twins, same file names."),
-    out: Path = typer.Option(..., "--out", help=_OUT_HELP),
+    out: Path = typer.Option(..., "--out", help="Folder to write noisy.jsonl in (audio paths "
+                             "relative to it); `audiotokens bench --data` finds it there."),
 ) -> None:
     """Noisy/clean pairs by file name (VCTK-DEMAND layout): path = noisy, clean_path = clean;
-    speaker = the file-name prefix before the first '_'."""
-    from ..data.noise import paired_manifest
+    speaker = the file-name prefix before the first '_'. Writes OUT/noisy.jsonl, the
+    manifest `bench --data OUT` (or a folder above OUT) reads for the enhance task."""
+    from ..data.noise import NOISY_MANIFEST, paired_manifest
 
+    if out.suffix == ".jsonl" or out.is_file():
+        raise typer.BadParameter(f"{out}: --out is a folder (noisy.jsonl is written in it, "
+                                 "where `bench --data` looks)", param_hint="--out")
     scan = paired_manifest(noisy_dir, clean_dir)
-    _write(scan.items, out)
-    _report_skipped([(s.path, s.reason) for s in scan.skipped], out)
+    manifest = out / NOISY_MANIFEST
+    _write(scan.items, manifest)
+    _report_skipped([(s.path, s.reason) for s in scan.skipped], manifest)
 
 
 def register(app: typer.Typer) -> None:

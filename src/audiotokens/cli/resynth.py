@@ -66,7 +66,13 @@ def resynth(
     mean = report.mean
     table.add_row("mean", "", _fmt(mean["pesq"]), _fmt(mean["stoi"], 3),
                   _fmt(mean["si_sdr"], 1), _fmt(mean["mel_distance"], 3), "", style="bold")
+    scored = report.summaries
+    table.add_row("scored", "", *(f"{scored[k].n_scored}/{scored[k].n_items}"
+                                  for k in ("pesq", "stoi", "si_sdr", "mel_distance")), "")
     console.print(table)
+    for summary in scored.values():
+        if summary.n_failed:
+            console.print(f"[yellow]{summary.line()}[/]", markup=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -38,11 +38,13 @@ def _parse_value(raw: str) -> Any:
     return raw
 
 
-def split_options(cls: type, name: str, options: dict[str, Any]) -> tuple[dict, dict]:
+def split_options(cls: type, name: str, options: dict[str, Any],
+                  flags: dict[str, str] | None = None) -> tuple[dict, dict]:
     """Split options into (config options, fit options) for tokenizer class ``cls``.
 
     An option is a config option when it names a field of ``cls.Config``, a fit option
-    when ``cls.fit`` takes it; anything else raises listing the allowed ones.
+    when ``cls.fit`` takes it; anything else raises listing the allowed ones (``flags`` maps
+    an option to the CLI flag that set it, for the message).
     """
     from ..tokenizers.base import Tokenizer, TokenizerError
 
@@ -58,8 +60,9 @@ def split_options(cls: type, name: str, options: dict[str, Any]) -> tuple[dict, 
         elif key in named or takes_any:
             fit[key] = value
         else:
+            flag = f" ({flags[key]})" if flags and key in flags else ""
             raise TokenizerError(
-                f"option '{key}' is not known to tokenizer '{name}'; config options: "
+                f"option '{key}'{flag} is not known to tokenizer '{name}'; config options: "
                 f"{', '.join(config_fields) or '-'}; fit options: {', '.join(named) or '-'}"
             )
     return config, fit
@@ -80,13 +83,14 @@ def _resolve(name_or_folder: str) -> tuple[type, Any]:
         raise TokenizerError(f"tokenizer '{name_or_folder}' is not available here: {err}") from None
 
 
-def _build(name_or_folder: str, options: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    """The tokenizer to fit and its fit options."""
+def _build(name_or_folder: str, options: dict[str, Any],
+           flags: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
+    """The tokenizer to fit and its fit options (``flags``: option -> CLI flag, for errors)."""
     from ..tokenizers.base import TokenizerError
     from ..tokenizers.registry import load_tokenizer
 
     cls, saved = _resolve(name_or_folder)
-    config_opts, fit_opts = split_options(cls, name_or_folder, options)
+    config_opts, fit_opts = split_options(cls, name_or_folder, options, flags)
     if saved is not None:
         if config_opts:
             raise TokenizerError(f"{name_or_folder}: options {sorted(config_opts)} cannot change "
@@ -130,10 +134,16 @@ def fit(
     k: int | None = typer.Option(None, "--k", help="Clusters per codebook (k-means tokenizers)."),
     layers: str | None = typer.Option(None, "--layers", help="SSL layers, e.g. 3,7,12."),
     model: str | None = typer.Option(None, "--model", help="Hub id or local model folder."),
-    bitrate: str | None = typer.Option(None, "--bitrate", help="Codec tier: low|medium|high."),
-    codebooks: int | None = typer.Option(None, "--codebooks", help="Number of codebooks."),
-    minutes: float | None = typer.Option(None, "--minutes", help="Audio to fit on, minutes."),
-    seed: int | None = typer.Option(None, "--seed", help="Random seed."),
+    bitrate: str | None = typer.Option(None, "--bitrate", help="Codec tier: low|medium|high "
+                                       "(encodec, dac, mimi, rvq)."),
+    codebooks: int | None = typer.Option(None, "--codebooks", help="Codebooks (config field "
+                                         "n_codebooks): in use for encodec/dac/mimi, in the "
+                                         "model for rvq."),
+    minutes: float | None = typer.Option(None, "--minutes", help="k-means tokenizers: minutes "
+                                         "of audio to fit on; rvq and `fit vocoder`: minutes of "
+                                         "training (no step cap unless -o max_steps=N)."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (k-means tokenizers, "
+                                    "rvq, vocoder)."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1, mps."),
     option: list[str] = typer.Option([], "--option", "-o", help="Any other option, key=value "
                                       "(repeatable); goes to the config or to fit."),
@@ -141,8 +151,8 @@ def fit(
     """Fit a tokenizer on a manifest and save it to a folder.
 
     Each option goes to the tokenizer's config if it is a config field,
-    otherwise to its fit step (e.g. --minutes); an unknown option is an
-    error that lists the allowed ones.
+    otherwise to its fit step (e.g. --minutes); an option the tokenizer
+    does not take is an error that lists the ones it does.
 
     `fit vocoder FOLDER` trains a unit vocoder on the tokens of the saved
     tokenizer in FOLDER and saves it there, so its tokens decode to audio.
@@ -182,11 +192,12 @@ def fit(
                                  "takes a second argument)", param_hint="TARGET")
     if out is None:
         raise typer.BadParameter("where should the fitted tokenizer go?", param_hint="--out")
-    flags = {"k": k, "layers": _layers(layers), "model": model, "bitrate": bitrate,
-             "codebooks": codebooks, "minutes": minutes, "seed": seed}
-    options = {key: v for key, v in flags.items() if v is not None}
+    given = {"k": k, "layers": _layers(layers), "model": model, "bitrate": bitrate,
+             "n_codebooks": codebooks, "minutes": minutes, "seed": seed}
+    options = {key: v for key, v in given.items() if v is not None}
+    flags = {key: "--codebooks" if key == "n_codebooks" else f"--{key}" for key in options}
     options.update(parse_options(option))
-    tok, fit_opts = _build(tokenizer, options)
+    tok, fit_opts = _build(tokenizer, options, flags)
     if device is not None:
         tok.to(device)
     console = Console()

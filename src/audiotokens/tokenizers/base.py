@@ -236,6 +236,12 @@ class Tokenizer(ABC):
         ``save`` writes it to the tokenizer folder's ``vocoder/`` and ``load`` restores it."""
         self.vocoder = vocoder.to(self.device)
 
+    def codebook_vectors(self) -> list[np.ndarray] | None:
+        """The vectors the ids stand for, one float32 [vocab_sizes[c], E_c] array per codebook
+        in use (k-means centroids, codec codebook entries), or None when the tokenizer has
+        none (or is not fitted). Downstream heads can start their embeddings from them."""
+        return None
+
     def fit(self, manifest: str | Path, **options: Any) -> None:
         """Train the tokenizer on the audio listed in a JSONL manifest."""
         raise NotTrainableError(f"tokenizer '{self.name}' has nothing to fit; use it as is")

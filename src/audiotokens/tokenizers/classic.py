@@ -33,7 +33,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..audio import resample
-from .base import Tokenizer, TokenizerInfo, Tokens
+from .base import Tokenizer, TokenizerError, TokenizerInfo, Tokens
 from .hf_codecs import check_signal
 
 __all__ = [
@@ -85,6 +85,10 @@ class Codec2Tokenizer(Tokenizer):
     Config: ClassVar[type] = Codec2Config
 
     def _codec(self):  # a fresh codec per call: Codec2 keeps state between frames
+        from ..extras import missing
+
+        if (message := missing("codec2", "is unavailable")) is not None:
+            raise TokenizerError(message)
         import pycodec2
 
         return pycodec2.Codec2(700 if self.config.mode == "700C" else int(self.config.mode))

@@ -251,11 +251,14 @@ class SSLBackbone(Backbone):
     """A transformers HuBERT / WavLM / wav2vec 2.0 / Data2VecAudio model, eval mode.
 
     ``max_layer`` keeps only transformer layers 1..max_layer (None keeps all). Padding: an
-    attention mask is passed only when the model config asks for one
-    (``feat_extract_norm == "layer"``); otherwise the batch is zero-padded, as the models'
-    feature extractors do, so with group-norm models (the "base" checkpoints) a padded item's
-    features differ slightly from encoding it alone. Waveforms are normalised to zero mean and
-    unit variance per item (over its valid samples) when the model's feature extractor says
+    attention mask is passed only when the model takes one (``feat_extract_norm ==
+    "layer"``, and Data2VecAudio, whose CNN is always layer-normed); otherwise the batch is
+    zero-padded, as the models' feature extractors do, so with group-norm models (the "base"
+    checkpoints) a padded item's features differ slightly from encoding it alone.
+    Data2VecAudio stacks positional convolutions without re-masking between them, so even
+    with the mask a padded item's last few frames (about (layers - 1) x kernel / 2) differ
+    from encoding it alone. Waveforms are normalised to zero mean and unit variance per item
+    (over its valid samples) when the model's feature extractor says
     ``do_normalize`` (its default when the folder has no preprocessor config).
     """
 
@@ -284,7 +287,10 @@ class SSLBackbone(Backbone):
         self.model = model_cls.from_pretrained(self.model_id).eval()
         if self.kept_layers < total:  # early stop: drop the transformer layers never used
             self.model.encoder.layers = self.model.encoder.layers[: self.kept_layers]
-        self.use_attention_mask = getattr(config, "feat_extract_norm", "group") == "layer"
+        # Data2VecAudio has no feat_extract_norm: its CNN is always layer-normed and its
+        # feature extractor returns attention masks
+        self.use_attention_mask = config.model_type == "data2vec-audio" or getattr(
+            config, "feat_extract_norm", "group") == "layer"
         self.do_normalize = _wants_normalize(self.model_id)
         self._stride = math.prod(config.conv_stride)
         self._min_samples = _receptive_field(config.conv_kernel, config.conv_stride)

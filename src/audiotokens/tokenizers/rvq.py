@@ -22,9 +22,10 @@ import numpy as np
 
 from .base import Tokenizer, TokenizerError, TokenizerInfo, Tokens
 
-__all__ = ["RVQConfig", "RVQTokenizer", "RVQFitSummary", "BITRATE_TARGETS"]
+__all__ = ["RVQConfig", "RVQTokenizer", "RVQFitSummary", "BITRATE_TARGETS", "DEFAULT_MAX_STEPS"]
 
 BITRATE_TARGETS = {"low": 1500.0, "medium": 3000.0, "high": math.inf}
+DEFAULT_MAX_STEPS = 1000  # the step cap of a fit given neither max_steps nor minutes
 _STEPS_KEY = "meta.trained_steps"
 
 
@@ -270,6 +271,14 @@ class RVQTokenizer(Tokenizer):
         self.device = device
         return self
 
+    def codebook_vectors(self) -> list[np.ndarray] | None:
+        """The quantizer's codebooks in use, float32 [codebook_size, latent_dim] each (None
+        before training)."""
+        if self.trained_steps == 0:
+            return None
+        layers = self.model.quantizer.layers[: self.config.n_used]
+        return [layer.embed.detach().float().cpu().numpy() for layer in layers]
+
     # -- persistence ----------------------------------------------------------------------
     def state_tensors(self) -> dict[str, Any]:
         import torch
@@ -310,14 +319,16 @@ class RVQTokenizer(Tokenizer):
 
     # -- training -------------------------------------------------------------------------
     def fit(  # type: ignore[override]
-        self, manifest: str | Path, *, max_steps: int | None = 1000,
+        self, manifest: str | Path, *, max_steps: int | None = None,
         minutes: float | None = None, batch_size: int = 8, segment_seconds: float = 1.0,
         lr: float | None = None, checkpoint: str | Path | None = None, split: str | None = None,
         max_items: int | None = None, seed: int = 0, log_every: int = 10,
         progress: bool = True,
     ) -> RVQFitSummary:
         """Train on the audio of a JSONL manifest (read at ``sample_rate``) with the shared
-        loop, on ``self.device``, until ``max_steps`` (total, across resumes) or ``minutes``.
+        loop, on ``self.device``, until ``max_steps`` (total, across resumes) or ``minutes``
+        of wall time, whichever comes first. With ``minutes`` alone there is no step cap; with
+        neither, training stops at :data:`DEFAULT_MAX_STEPS` steps.
 
         ``lr`` defaults to the architecture's :attr:`RVQConfig.default_lr`. ``checkpoint`` (a
         .pt path) is resumed from when it exists and written during training; ``split`` /
@@ -332,6 +343,10 @@ class RVQTokenizer(Tokenizer):
         from ..train import LoopConfig, run_loop
 
         cfg: RVQConfig = self.config
+        if minutes is not None and not minutes > 0:
+            raise TokenizerError(f"minutes must be > 0, got {minutes}")
+        if max_steps is None and minutes is None:
+            max_steps = DEFAULT_MAX_STEPS
         clips = self._load_clips(Path(manifest), split, max_items)
         hop = cfg.hop_length
         segment = max(1, round(segment_seconds * cfg.sample_rate / hop)) * hop

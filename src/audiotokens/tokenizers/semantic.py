@@ -12,6 +12,7 @@ when the tokenizer is loaded.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -35,7 +36,6 @@ from .features import (
 __all__ = ["SemanticConfig", "SemanticTokenizer", "FitReport", "dedup_frames"]
 
 SAMPLE_RATE = 16000
-_FIT_OPTIONS = ("max_items", "progress")
 
 
 @dataclass
@@ -102,10 +102,12 @@ class SemanticConfig:
 
 @dataclass
 class FitReport:
-    """What :meth:`SemanticTokenizer.fit` saw: items used/skipped, frames, k-means inertia."""
+    """What :meth:`SemanticTokenizer.fit` saw: items used/skipped, their audio (seconds),
+    frames, vectors clustered and k-means inertia per layer."""
 
     items: int = 0
     skipped: int = 0
+    audio_seconds: float = 0.0
     frames: int = 0
     vectors: dict[int, int] = field(default_factory=dict)
     inertia: dict[int, float] = field(default_factory=dict)
@@ -183,19 +185,23 @@ class SemanticTokenizer(Tokenizer):
         return self
 
     # -- training -------------------------------------------------------------------------
-    def fit(self, manifest: str | Path, **options: Any) -> None:
+    def fit(self, manifest: str | Path, *, max_items: int | None = None,
+            minutes: float | None = None, progress: bool = False) -> None:
         """Learn one k-means codebook per layer from the audio listed in a JSONL manifest.
 
         Streams the manifest, keeps a uniform reservoir sample of at most ``max_vectors``
         frames per layer, then clusters it. Unreadable files are skipped with a warning and
-        counted (``self.last_fit.skipped``). Options: ``max_items`` (use only the first N
-        items), ``progress`` (show a progress bar).
+        counted (``self.last_fit.skipped``). ``max_items``: use only the first N items;
+        ``minutes``: stop reading once this many minutes of audio are loaded (the audio to
+        fit on, not a time budget); ``progress``: show a progress bar.
         """
         from .kmeans import KMeansConfig, ReservoirSampler, fit_kmeans
 
-        unknown = sorted(set(options) - set(_FIT_OPTIONS))
-        if unknown:
-            raise TypeError(f"unknown fit option(s) {unknown}; allowed: {list(_FIT_OPTIONS)}")
+        if max_items is not None and max_items < 1:
+            raise TokenizerError(f"max_items must be >= 1, got {max_items}")
+        if minutes is not None and not minutes > 0:
+            raise TokenizerError(f"minutes must be > 0, got {minutes}")
+        options = {"max_items": max_items, "minutes": minutes, "progress": progress}
         c, t0 = self.config, time.perf_counter()
         samplers = {i: ReservoirSampler(c.max_vectors, c.seed + i) for i in self.layers}
         report = FitReport()
@@ -228,12 +234,14 @@ class SemanticTokenizer(Tokenizer):
         from ..audio import AudioError, load_audio
         from ..data.manifest import iter_manifest
 
-        max_items = options.get("max_items")
+        max_items, minutes = options.get("max_items"), options.get("minutes")
+        max_samples = math.inf if minutes is None else minutes * 60.0 * SAMPLE_RATE
+        loaded = 0
         batch: list[np.ndarray] = []
         with Progress(disable=not options.get("progress", False), transient=True) as bar:
             task = bar.add_task(f"fit {self.name}", total=max_items)
             for n, item in enumerate(iter_manifest(manifest)):
-                if max_items is not None and n >= max_items:
+                if (max_items is not None and n >= max_items) or loaded >= max_samples:
                     break
                 bar.advance(task)
                 try:
@@ -243,6 +251,8 @@ class SemanticTokenizer(Tokenizer):
                     warnings.warn(f"skipping unreadable audio: {err}", stacklevel=3)
                     continue
                 report.items += 1
+                loaded += len(batch[-1])
+                report.audio_seconds = loaded / SAMPLE_RATE
                 if len(batch) == self.config.batch_size:
                     yield batch
                     batch = []
@@ -316,6 +326,12 @@ class SemanticTokenizer(Tokenizer):
         stacked = np.stack(per_layer, axis=1).astype(np.int64)  # [sum T_i, C]
         bounds = np.cumsum([0, *lengths])
         return [stacked[bounds[b]: bounds[b + 1]] for b in range(len(lengths))]
+
+    def codebook_vectors(self) -> list[np.ndarray] | None:
+        """The k-means centroids, float32 [k, D] per layer in codebook order (None unfitted)."""
+        if not self.fitted:
+            return None
+        return [self._centroids[i].detach().cpu().numpy() for i in self.layers]
 
     # -- persistence ----------------------------------------------------------------------
     def state_tensors(self) -> dict[str, Any]:

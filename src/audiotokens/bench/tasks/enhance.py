@@ -25,10 +25,11 @@ from typing import Any
 import numpy as np
 
 from ...data.manifest import ManifestItem
+from ...metrics import ScoreTally
 from ..db import Artifact, Result
 from ..features import InputSpec
 from .base import IGNORE_INDEX, TaskData
-from .frames import DNSMOS_METRIC, TOKEN_ACCURACY, Bound, TokenTargetTask, mean_scores
+from .frames import DNSMOS_METRIC, TOKEN_ACCURACY, Bound, TokenTargetTask
 from .generative import RESYNTH_METRICS, ResynthOutcome
 from .splits import split_items
 
@@ -108,7 +109,7 @@ class EnhanceTask(TokenTargetTask):
 
         if not tokenizer.info.has_decoder:
             raise NoDecoderError(f"tokenizer '{label}' has no decoder")
-        values: dict[str, list[float]] = {}
+        tally = ScoreTally()
         artifacts: list[Artifact] = []
         notes: list[str] = []
         for k, item in enumerate(items):
@@ -126,7 +127,7 @@ class EnhanceTask(TokenTargetTask):
                 else:
                     scores = self._scores(clean.samples, estimate, rate, dnsmos=ref == "")
                 for metric, (value, note) in scores.items():
-                    values.setdefault(metric + (f"@{ref}" if ref else ""), []).append(value)
+                    tally.add(metric + (f"@{ref}" if ref else ""), item.id, value, note)
                     if note:
                         notes.append(f"{item.id} ({ref or 'enhanced'}): {note}")
             if k < self.n_samples:
@@ -135,13 +136,14 @@ class EnhanceTask(TokenTargetTask):
                     out_dir, item.id, [("enhanced", signals[""]), *(refs if with_reference
                                                                     else [])],
                     rate, run=run, label=label, seed=seed)
-        means = mean_scores(values)
+        means = tally.means()
         if self.audio_metrics[0].name not in means:
             raise ValueError(f"task {self.name}: {self.audio_metrics[0].name} undefined for "
                              f"all {len(items)} items ({notes[0] if notes else 'no items'})")
         results = [Result(run, label, tier, self.name, name, means[name], seed, hib)
                    for name, hib in self._recorded() if name in means]
-        return ResynthOutcome(results, artifacts, means, len(items), notes)
+        return ResynthOutcome(results, artifacts, means, len(items), notes, tally.summaries(),
+                              self.unavailable())
 
     def _recorded(self) -> list[tuple[str, bool]]:
         """(metric name, higher is better) in recording order: enhanced first, then refs."""
@@ -154,8 +156,7 @@ class EnhanceTask(TokenTargetTask):
         from ...metrics import resynth_metrics
 
         m = resynth_metrics(reference, estimate, sample_rate)
-        note = "; ".join(m.notes)
-        out = {x.name: (float(getattr(m, x.name)), note) for x in RESYNTH_METRICS}
+        out = {x.name: (float(getattr(m, x.name)), m.reason(x.name)) for x in RESYNTH_METRICS}
         if dnsmos and self.with_dnsmos:
             out[DNSMOS_METRIC.name] = self.dnsmos(estimate, sample_rate)
         return out

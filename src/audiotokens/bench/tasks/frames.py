@@ -25,8 +25,7 @@ from ..features import InputSpec
 from ..heads import DownstreamModel, TokenEnhancer
 from .base import IGNORE_INDEX, Batch, Metric, Task, TaskData
 
-__all__ = ["Bound", "TokenTargetTask", "TOKEN_ACCURACY", "DNSMOS_METRIC", "window",
-           "mean_scores"]
+__all__ = ["Bound", "TokenTargetTask", "TOKEN_ACCURACY", "DNSMOS_METRIC", "window"]
 
 TOKEN_ACCURACY = Metric("token_accuracy", True)
 DNSMOS_METRIC = Metric("dnsmos", True)
@@ -203,6 +202,12 @@ class TokenTargetTask(Task):
             self._reference_scores[key] = compute(*args)
         return self._reference_scores[key]
 
+    def unavailable(self) -> dict[str, str]:
+        """Metric -> why it is not measured here (DNSMOS needs the ``dnsmos`` extra)."""
+        from ...extras import missing
+
+        return {DNSMOS_METRIC.name: m} if (m := missing(DNSMOS_METRIC.name)) else {}
+
     def dnsmos(self, samples: np.ndarray, sample_rate: int) -> tuple[float, str]:
         """(DNSMOS overall MOS or NaN, note); needs ``with_dnsmos``."""
         from ...metrics import DNSMOS
@@ -224,9 +229,3 @@ def window(rows: torch.Tensor, start: int, length: int) -> torch.Tensor:
                          dtype=rows.dtype, device=rows.device)
         piece = torch.cat([piece, pad])
     return piece
-
-
-def mean_scores(values: dict[str, list[float]]) -> dict[str, float]:
-    """Metric -> mean over its finite values (metrics with none are left out)."""
-    return {k: float(np.mean(f)) for k, v in values.items()
-            if (f := [x for x in v if math.isfinite(x)])}

@@ -5,7 +5,9 @@ back to the file's own rate, so a narrow-band codec pays for the band it drops) 
 against the original with :mod:`audiotokens.metrics`. **PESQ is the primary metric** (recorded
 first, so the ranking uses it); then STOI, SI-SDR, mel distance and, when resemblyzer is
 installed, speaker similarity (cosine of d-vectors, -1..1). Values are means over the items a
-score is defined for. A tokenizer without a decoder (and the continuous baseline) gets no
+score is defined for; :class:`ResynthOutcome` says per metric how many items that was and
+why the others failed (``summaries``), and which metrics a missing extra left out
+(``unavailable``). A tokenizer without a decoder (and the continuous baseline) gets no
 results: the runner reports it as "no-decoder" and the ranking lists the task in its
 ``missing`` column. One or two decoded clips per tokenizer, plus the reference clips once per
 run, are saved as wav files and recorded as ``kind="audio"`` artifacts for the report.
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ...data.manifest import ManifestItem
+from ...metrics import MetricSummary, ScoreTally
 from ..db import Artifact, Result
 from .base import Metric, TaskData
 from .splits import split_items
@@ -37,10 +40,9 @@ SPK_SIM = Metric("spk_sim", True)
 def speaker_similarity_available() -> bool:
     """True when resemblyzer and its librosa / webrtcvad (+ the pkg_resources webrtcvad
     imports) are installed (nothing imported)."""
-    from importlib.util import find_spec
+    from ...extras import missing
 
-    return all(find_spec(name) is not None
-               for name in ("resemblyzer", "librosa", "webrtcvad", "pkg_resources"))
+    return missing(SPK_SIM.name) is None
 
 
 class SpeakerSimilarity:
@@ -85,14 +87,19 @@ class SpeakerSimilarity:
 
 @dataclass
 class ResynthOutcome:
-    """One tokenizer's resynthesis cell: ``results`` (primary metric first), ``artifacts``
-    (audio clips), per-metric means, items scored and reasons a score was undefined."""
+    """One generative cell: ``results`` (primary metric first), ``artifacts`` (audio clips),
+    per-metric ``metrics`` means, ``n_items`` items tried and ``notes`` (every reason a score
+    was undefined). ``summaries``: per metric, the items it was scored on out of
+    ``n_items`` and its failures ("item: reason"); ``unavailable``: metric -> why it was
+    not measured at all (the extra to install)."""
 
     results: list[Result]
     artifacts: list[Artifact]
     metrics: dict[str, float]
     n_items: int
     notes: list[str] = field(default_factory=list)
+    summaries: dict[str, MetricSummary] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def _safe(text: str) -> str:
@@ -162,7 +169,7 @@ class ResynthTask:
             raise NoDecoderError(f"tokenizer '{label}' has no decoder")
         if self.with_speaker and self._spk is None:
             self._spk = SpeakerSimilarity(device)
-        values: dict[str, list[float]] = {m.name: [] for m in self.metrics}
+        tally = ScoreTally()
         artifacts: list[Artifact] = []
         notes: list[str] = []
         for k, item in enumerate(items):
@@ -173,9 +180,10 @@ class ResynthTask:
             scores = resynth_metrics(audio.samples, estimate, audio.sample_rate)
             notes += [f"{item.id}: {n}" for n in scores.notes]
             for m in RESYNTH_METRICS:
-                values[m.name].append(float(getattr(scores, m.name)))
+                tally.add(m.name, item.id, float(getattr(scores, m.name)),
+                          scores.reason(m.name))
             if self._spk is not None:
-                values[SPK_SIM.name].append(self._speaker(item, audio, estimate, notes))
+                tally.add(SPK_SIM.name, item.id, *self._speaker(item, audio, estimate, notes))
             if k < self.n_samples:
                 name = _safe(item.id)
                 wav = save_audio(out_dir / _safe(label) / f"{name}.wav", decoded,
@@ -187,23 +195,31 @@ class ResynthTask:
                                      audio.sample_rate)
                     artifacts.append(Artifact(run, label, self.name, seed, "audio",
                                               f"reference {item.id}", str(ref)))
-        means = {k: float(np.mean(f)) for k, v in values.items()
-                 if (f := [x for x in v if math.isfinite(x)])}
+        means = tally.means()
         if self.primary.name not in means:
             raise ValueError(f"task {self.name}: {self.primary.name} undefined for all "
                              f"{len(items)} items ({notes[0] if notes else 'no items'})")
         results = [Result(run, label, tier, self.name, m.name, means[m.name], seed,
                           m.higher_is_better) for m in self.metrics if m.name in means]
-        return ResynthOutcome(results, artifacts, means, len(items), notes)
+        return ResynthOutcome(results, artifacts, means, len(items), notes, tally.summaries(),
+                              self.unavailable())
+
+    def unavailable(self) -> dict[str, str]:
+        """Metric -> why it is not measured here (a missing extra), for this task's optional
+        metrics."""
+        from ...extras import missing
+
+        return {SPK_SIM.name: m} if (m := missing(SPK_SIM.name)) else {}
 
     def _speaker(self, item: ManifestItem, audio: Any, estimate: np.ndarray,
-                 notes: list[str]) -> float:
+                 notes: list[str]) -> tuple[float, str]:
+        """(speaker similarity or NaN, the reason when NaN)."""
         assert self._spk is not None
         try:
-            return self._spk.score(item.id, audio.samples, estimate, audio.sample_rate)
+            return self._spk.score(item.id, audio.samples, estimate, audio.sample_rate), ""
         except ValueError as err:
             notes.append(f"{item.id}: {err}")
-            return math.nan
+            return math.nan, str(err)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, corpus={self.corpus!r})"

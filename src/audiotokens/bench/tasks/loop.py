@@ -31,7 +31,10 @@ class TrainConfig:
     ``patience`` validations in a row did not improve on the best (counted only after
     ``min_steps``: CTC sits on a blank plateau first) or at ``max_steps``, the budget.
     ``max_frame_rate`` caps the head's frame rate by average-pooling (mu-law's 16 kHz
-    "frames" -> 50 Hz); ``device`` is any torch device string."""
+    "frames" -> 50 Hz); ``device`` is any torch device string; ``init_embeddings``: start
+    the token tables from the tokenizer's codebook vectors (k-means centroids, codec
+    codebooks; see ``Tokenizer.codebook_vectors``) where it has them, else (the default)
+    from random tables."""
 
     max_steps: int = 300
     min_steps: int = 0
@@ -45,6 +48,7 @@ class TrainConfig:
     max_frame_rate: float = 50.0
     device: str = "cpu"
     seed: int = 0
+    init_embeddings: bool = False
 
     def __post_init__(self) -> None:
         if self.combine not in COMBINE_MODES:
@@ -83,17 +87,24 @@ def input_stride(spec: InputSpec, cfg: TrainConfig) -> int:
     return max(1, int(np.ceil(spec.frame_rate / cfg.max_frame_rate - 1e-6)))
 
 
-def build_model(task: Task, spec: InputSpec, data: TaskData, cfg: TrainConfig) -> DownstreamModel:
+def build_model(task: Task, spec: InputSpec, data: TaskData, cfg: TrainConfig,
+                init_vectors: list[np.ndarray] | None = None) -> DownstreamModel:
     """Input module for what the task reads (``task.input_spec(spec)``, by default the
     tokenizer's ``spec``) + task head. The input module average-pools frames down to
     <= ``max_frame_rate`` unless the task sets ``pools_input = False`` (its head then gets
-    the full-rate frames and the stride, and reduces the rate itself)."""
+    the full-rate frames and the stride, and reduces the rate itself). ``init_vectors``
+    (float [V_c, E] per codebook of ``spec``) initialise the token tables when the task
+    reads the tokenizer's own tokens."""
     stride = input_stride(spec, cfg)
     pool = stride if task.pools_input else 1
     in_spec = task.input_spec(spec, data)
     inputs: TokenEmbedding | ContinuousInput
     if in_spec.kind == "tokens":
-        inputs = TokenEmbedding(in_spec.vocab_sizes, cfg.dim, cfg.combine, stride=pool)
+        init = None
+        if init_vectors is not None and in_spec == spec:  # not TTS's phone input
+            init = [torch.as_tensor(np.asarray(v, dtype=np.float32)) for v in init_vectors]
+        inputs = TokenEmbedding(in_spec.vocab_sizes, cfg.dim, cfg.combine, init_vectors=init,
+                                stride=pool)
     else:
         inputs = ContinuousInput(in_spec.n_features, cfg.dim, stride=pool)
     head = task.build_head(inputs.out_dim, data, cfg.hidden, spec=spec, stride=stride)
@@ -158,11 +169,14 @@ def _better(task: Task, value: float, best: float | None) -> bool:
 
 def train_and_evaluate(task: Task, data: TaskData, arrays: dict[str, np.ndarray],
                        spec: InputSpec, cfg: TrainConfig,
-                       progress_desc: str | None = None) -> TrainResult:
+                       progress_desc: str | None = None,
+                       init_vectors: list[np.ndarray] | None = None) -> TrainResult:
     """Train ``task``'s model on ``data.train`` from ``arrays`` (id -> [T, C] int64 ids or
-    [T, F] float32 features), early-stop on ``data.valid``, return test metrics."""
+    [T, F] float32 features), early-stop on ``data.valid``, return test metrics.
+    ``init_vectors``: see :func:`build_model` (used when ``cfg.init_embeddings``)."""
     seed_everything(cfg.seed)
-    model = build_model(task, spec, data, cfg).to(cfg.device)
+    vectors = init_vectors if cfg.init_embeddings else None
+    model = build_model(task, spec, data, cfg, vectors).to(cfg.device)
     trainer = _HeadTrainer(task, model, data, arrays, cfg)
     best: float | None = None
     best_state, best_valid, best_step = copy.deepcopy(model.state_dict()), {}, 0

@@ -21,6 +21,7 @@ and the durations come from a duration model trained once per run on the trainin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,12 @@ import numpy as np
 
 from ...analysis.phones import SILENCE
 from ...data.manifest import ManifestItem
+from ...metrics import MetricSummary, ScoreTally
 from ..db import Artifact, Result
 from ..features import InputSpec
 from .base import Metric, TaskData
 from .durations import Segments, segment_frames, segments
-from .frames import DNSMOS_METRIC, Bound, TokenTargetTask, mean_scores
+from .frames import DNSMOS_METRIC, Bound, TokenTargetTask
 from .generative import SPK_SIM, ResynthOutcome, SpeakerSimilarity
 from .generative import speaker_similarity_available as _spk_available
 from .splits import split_items
@@ -192,7 +194,7 @@ class TTSTask(TokenTargetTask):
         if self.with_speaker and self._spk is None:
             self._spk = SpeakerSimilarity(device)
         clips: dict[str, dict[str, np.ndarray]] = {ref: {} for ref in ("", *REFERENCES)}
-        values: dict[str, list[float]] = {}
+        tally = ScoreTally()
         artifacts: list[Artifact] = []
         notes: list[str] = []
         durations = self.duration_model(bound.data)
@@ -202,8 +204,8 @@ class TTSTask(TokenTargetTask):
             real, rate = audio.samples, audio.sample_rate
             true = segments(item.alignment or [], item.duration, index)
             guess = Segments(true.ids, durations.predict(true.ids))
-            values.setdefault("duration_mae_ms", []).append(
-                1000.0 * float(np.mean(np.abs(guess.seconds - true.seconds))))
+            tally.add("duration_mae_ms", item.id,
+                      1000.0 * float(np.mean(np.abs(guess.seconds - true.seconds))))
             frames = segment_frames(guess, tokenizer.info.frame_rate)
             synth = self.decode(tokenizer, self.predict(model, frames, device), rate)
             oracle = self.decode(tokenizer, self.predict(model, bound.inputs[item.id], device),
@@ -214,34 +216,47 @@ class TTSTask(TokenTargetTask):
                 clips[ref][item.id] = resample(wav, rate, JUDGE_RATE)
             if self._spk is not None:
                 try:
-                    values.setdefault(SPK_SIM.name, []).append(
-                        self._spk.score(item.id, real, synth, rate))
+                    tally.add(SPK_SIM.name, item.id, self._spk.score(item.id, real, synth, rate))
                 except ValueError as err:
                     notes.append(f"{item.id}: {err}")
+                    tally.add(SPK_SIM.name, item.id, math.nan, str(err))
             if self.with_dnsmos:
                 for wav, name in ((synth, "dnsmos"), (real, "dnsmos@reference")):
                     value, note = (self.dnsmos(wav, rate) if name == "dnsmos" else
                                    self.reference_scores(("dnsmos", item.id), self.dnsmos,
                                                          wav, rate))
-                    values.setdefault(name, []).append(value)
+                    tally.add(name, item.id, value, note)
                     notes += [f"{item.id} ({name}): {note}"] if note else []
             if k < self.n_samples:
                 refs = [("reference", real)] if with_reference else []
                 artifacts += self.save_clips(out_dir, item.id, [("synthesized", synth), *refs],
                                              rate, run=run, label=label, seed=seed)
-        means = mean_scores(values)
+        means = tally.means()
+        summaries = tally.summaries()
         for ref, signals in clips.items():
             rates = (judge.score(signals, JUDGE_RATE) if ref != "reference" else  # real audio
                      self.reference_scores(("judge", tuple(sorted(signals))), judge.score,
                                            signals, JUDGE_RATE))
-            for metric in (CER, WER):
-                means[metric.name + (f"@{ref}" if ref else "")] = rates[metric.name]
+            for metric in (CER, WER):  # corpus-level rates over every item's transcript
+                name = metric.name + (f"@{ref}" if ref else "")
+                means[name] = rates[metric.name]
+                summaries[name] = MetricSummary(name, means[name], len(signals), len(items))
         recorded = [(m.name, m.higher_is_better) for m in self.audio_metrics] + [
             (f"{m.name}@{ref}", m.higher_is_better) for ref in REFERENCES for m in (CER, WER)] \
             + [("dnsmos@reference", True), ("duration_mae_ms", False)]
         results = [Result(run, label, tier, self.name, name, means[name], seed, hib)
                    for name, hib in recorded if name in means]
-        return ResynthOutcome(results, artifacts, means, len(items), notes)
+        return ResynthOutcome(results, artifacts, means, len(items), notes, summaries,
+                              self.unavailable())
+
+    def unavailable(self) -> dict[str, str]:
+        """Metric -> why it is not measured here: DNSMOS and speaker similarity need extras."""
+        from ...extras import missing
+
+        out = super().unavailable()
+        if (message := missing(SPK_SIM.name)) is not None:
+            out[SPK_SIM.name] = message
+        return out
 
 
 def _with_narrowband_twins(data: TaskData, arrays: dict[str, np.ndarray], mel: Any
