@@ -260,3 +260,24 @@ def test_reference_metrics_get_their_own_table(tmp_path: Path) -> None:
     assert "pesq ↑ ★" in main_table and "stoi" in main_table and "@" not in main_table
     assert "pesq@noisy" in refs_table and "pesq@clean_tokens" in refs_table
     assert "1.9" in refs_table and "stoi" not in refs_table
+
+
+def test_partly_scored_metrics_show_their_counts_and_reasons(tmp_path: Path) -> None:
+    path = tmp_path / "results.db"
+    scoring = {"metrics": {"pesq": {"n_scored": 4, "n_items": 6,
+                                    "failures": ["u1: PESQ: no utterance detected",
+                                                 "u2: shorter than one frame"]},
+                           "stoi": {"n_scored": 6, "n_items": 6, "failures": []}},
+               "unavailable": {"spk_sim": "speaker similarity (resemblyzer) not measured: "
+                                          "resemblyzer is not installed"}}
+    with ResultsDB(path) as db:
+        db.add_cell([r("A", "medium", "resynth-synth", "pesq", 1.4, True),
+                     r("A", "medium", "resynth-synth", "stoi", 0.5, True)],
+                    [Artifact("r1", "A", "resynth-synth", 0, "scoring", "scoring",
+                              json.dumps(scoring))])
+        page = render_report(db)
+    table = next(t for t in parse(page).tables if t["class"] == "task task-resynth-synth")
+    assert table["rows"][1][2:] == ["1.4 (4/6 items)", "0.5"]
+    assert "A / resynth-synth: items without a score: u1: PESQ: no utterance detected; " \
+           "u2: shorter than one frame" in page
+    assert "resemblyzer is not installed" in page

@@ -115,6 +115,19 @@ def _head_summaries(metrics: dict[str, float], tested: int, dropped_test: dict[s
             for name, value in metrics.items()}
 
 
+def _scoring_artifact(ctx: CellContext, task: str, seed: int,
+                      summaries: dict[str, MetricSummary], unavailable: dict[str, str]
+                      ) -> Artifact:
+    """How many items each metric scored, why the others failed, and the metrics an
+    uninstalled extra would add, as a ``scoring`` artifact (JSON ``{"metrics": {name:
+    {"n_scored", "n_items", "failures"}}, "unavailable": {name: message}}``)."""
+    payload = json.dumps({"metrics": {k: {"n_scored": v.n_scored, "n_items": v.n_items,
+                                          "failures": list(v.failures)}
+                                      for k, v in summaries.items()},
+                          "unavailable": unavailable})
+    return Artifact(ctx.run, ctx.label, task, seed, "scoring", "scoring", payload)
+
+
 def _say_summaries(ctx: CellContext, task: str, summaries: dict[str, MetricSummary],
                    unavailable: dict[str, str]) -> None:
     """One line per metric that some items failed, and per metric an extra would add."""
@@ -191,14 +204,15 @@ def run_head_cell(ctx: CellContext, task: Task, data: TaskData, source: FeatureS
                for m in task.metrics]
     results += _chance_results(ctx, task, data, seed, result.metrics,
                                {m.name: m.higher_is_better for m in task.metrics})
-    artifacts = [*_weights_artifacts(ctx, task.name, seed, source.spec.codebook_names,
-                                     result.codebook_weights, train_cfg.combine),
-                 _training_artifact(ctx, task, seed, result, train_cfg)]
-    ctx.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
-                     for r in results], artifacts, key)
     summaries = _head_summaries({m.name: result.metrics[m.name] for m in task.metrics},
                                 len(data.test), {it.id: dropped[it.id] for it in full_test
                                                  if it.id in dropped})
+    artifacts = [*_weights_artifacts(ctx, task.name, seed, source.spec.codebook_names,
+                                     result.codebook_weights, train_cfg.combine),
+                 _training_artifact(ctx, task, seed, result, train_cfg),
+                 _scoring_artifact(ctx, task.name, seed, summaries, {})]
+    ctx.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
+                     for r in results], artifacts, key)
     _say_summaries(ctx, task.name, summaries, {})
     return CellOutcome(ctx.label, task.name, seed, "done", dict(result.metrics),
                        measured.seconds, stopped=result.stopped, summaries=summaries)
@@ -226,7 +240,9 @@ def run_resynth_cell(ctx: CellContext, task: ResynthTask, data: TaskData,
         return CellOutcome(ctx.label, task.name, 0, "failed", error=first_line(err))
     out = measured.output
     ctx.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
-                     for r in out.results], out.artifacts, key)
+                     for r in out.results],
+                    [*out.artifacts, _scoring_artifact(ctx, task.name, 0, out.summaries,
+                                                       out.unavailable)], key)
     text = " ".join(f"{k}={v:.3f}" for k, v in out.metrics.items())
     ctx.say(task.name, f"{out.n_items} items: {text} ({measured.seconds:.1f} s)")
     _say_summaries(ctx, task.name, out.summaries, out.unavailable)
@@ -287,10 +303,11 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
         ctx, task.name, seed, source.spec.codebook_names,
         trained.codebook_weights if reads_tokens else None, train_cfg.combine),
         _training_artifact(ctx, task, seed, trained, train_cfg)]
-    ctx.db.add_cell(results, artifacts, key)
     dropped_test = {it.id: dropped[it.id] for it in full_test if it.id in dropped}
     summaries = {**_head_summaries(trained.metrics, len(bound.data.test), dropped_test),
                  **scored.summaries}
+    artifacts.append(_scoring_artifact(ctx, task.name, seed, summaries, scored.unavailable))
+    ctx.db.add_cell(results, artifacts, key)
     _say_summaries(ctx, task.name, summaries, scored.unavailable)
     return CellOutcome(ctx.label, task.name, seed, "done", {**scored.metrics, **trained.metrics},
                        measured.seconds, stopped=trained.stopped, summaries=summaries,

@@ -188,8 +188,9 @@ def _board_of(ranking: Ranking, task: str) -> Leaderboard | None:
                 None)
 
 
-def _stops(artifacts: list[Artifact]) -> dict[tuple[str, str], list[dict]]:
-    """(tokenizer, task) -> the parsed ``training`` artifacts of its seeds."""
+def _payloads(artifacts: list[Artifact]) -> dict[tuple[str, str], list[dict]]:
+    """(tokenizer, task) -> the parsed JSON artifacts (``training``, ``scoring``) of its
+    seeds."""
     out: dict[tuple[str, str], list[dict]] = {}
     for a in artifacts:
         try:
@@ -209,10 +210,34 @@ def _stop_text(runs: list[dict]) -> str:
     return ", ".join(f"{_e(k)} {v}/{len(runs)}" for k, v in sorted(counts.items()))
 
 
+def _partial(scoring: dict[tuple[str, str], list[dict]], tok: str, task: str, metric: str
+             ) -> str:
+    """" (4/6 items)" when some seeds' items had no score for ``metric``, else ""."""
+    counts = [p["metrics"][metric] for p in scoring.get((tok, task), [])
+              if metric in p.get("metrics", {})]
+    scored, tried = sum(c["n_scored"] for c in counts), sum(c["n_items"] for c in counts)
+    return f' <span class="chance">({scored}/{tried} items)</span>' if scored < tried else ""
+
+
+def _scoring_notes(page: _Page, scoring: dict[tuple[str, str], list[dict]], task: str) -> None:
+    """Why items had no score, and metrics an uninstalled extra would add (per tokenizer)."""
+    for (tok, name), payloads in scoring.items():
+        if name != task:
+            continue
+        reasons = sorted({f for p in payloads for m in p.get("metrics", {}).values()
+                          for f in m.get("failures", [])})
+        if reasons:
+            more = f" (+{len(reasons) - 5} more)" if len(reasons) > 5 else ""
+            page.note(f"{tok} / {task}: items without a score: {'; '.join(reasons[:5])}{more}")
+        for message in sorted({m for p in payloads for m in p.get("unavailable", {}).values()}):
+            page.note(f"{tok} / {task}: {message}")
+
+
 def _task_tables(page: _Page, results: list[Result], ranking: Ranking,
-                 training: list[Artifact]) -> None:
+                 training: list[Artifact], scoring_artifacts: list[Artifact]) -> None:
     summaries = summarize(results)
-    stops = _stops(training)
+    stops = _payloads(training)
+    scoring = _payloads(scoring_artifacts)
     for task in [*ranking.primary, *([COST_TASK] if any(r.task == COST_TASK for r in results)
                                      else [])]:
         rows_of = [s for s in summaries if s.task == task]
@@ -236,7 +261,8 @@ def _task_tables(page: _Page, results: list[Result], ranking: Ranking,
                 star = " ★" if ranking.primary.get(task) == m else ""
                 header.append(f"{_e(m)} {'↑' if s0.higher_is_better else '↓'}{star}")
             extra = trained and title == task
-            rows = [[_e(e[0]), _e(e[1]), *(_cell(by_key.get((*e, m))) for m in names),
+            rows = [[_e(e[0]), _e(e[1]), *(_cell(by_key.get((*e, m))) +
+                                           _partial(scoring, e[0], task, m) for m in names),
                      *([_stop_text(stops.get((e[0], task), []))] if extra else [])]
                     for e in entries]
             for r in board.rows if board else ():  # entries without the task: shown
@@ -247,6 +273,7 @@ def _task_tables(page: _Page, results: list[Result], ranking: Ranking,
             page.add(f"<h4>{_e(title)}</h4>")
             _table(page, f"task task-{_e(task)}", [*header, *(["head stopped"] if extra
                                                              else [])], rows, name_cols=2)
+        _scoring_notes(page, scoring, task)
         _curves(page, task, {k[0]: v for k, v in stops.items() if k[1] == task})
     page.add('<p class="muted">★ primary metric (ranked); ↑ higher is better, ↓ lower is '
              "better; ± is the 95 % Student-t confidence half-width over seeds; "
@@ -381,7 +408,8 @@ def _run_section(page: _Page, db: ResultsDB, run: str,
     else:
         page.add('<p class="muted">no quality tasks recorded yet.</p>')
     page.add("<h3>Tasks</h3>")
-    _task_tables(page, results, ranking, training)
+    _task_tables(page, results, ranking, training,
+                 [a for a in artifacts if a.kind == "scoring"])
     page.add("<h3>Bitrate vs quality</h3>")
     _scatter(page, results, ranking)
     page.add("<h3>Codebook weights</h3>")
