@@ -26,7 +26,7 @@ def _registry() -> Registry:
 
 def test_resume_skips_done_cells(synth_root: Path, tmp_path: Path) -> None:
     cfg = BenchConfig(out=tmp_path, data=synth_root, tokenizers=("energy", "continuous-mel"),
-                      tasks=("prosody-proxy",), seeds=2, train=TINY, verbose=False)
+                      tasks=("prosody-proxy",), seeds=2, train=TINY, verbose=False, vocoders=False)
     first = run_benchmark(cfg, _registry())
     assert first.trained == 4 and first.count("skipped") == 0
     assert first.report_path is not None and first.report_path.is_file()
@@ -51,7 +51,7 @@ def test_a_broken_tokenizer_fails_alone_and_saved_folders_load(synth_root: Path,
     saved = registry.create("energy", k=8).save(tmp_path / "energy-k8")
     cfg = BenchConfig(out=tmp_path / "out", data=synth_root, tokenizers=("broken", str(saved)),
                       tasks=("prosody-proxy",), train=TINY, cost=False, report=False,
-                      verbose=False, seeds=1)
+                      verbose=False, seeds=1, vocoders=False)
     summary = run_benchmark(cfg, registry)
     status = {(c.tokenizer, c.status) for c in summary.cells}
     assert status == {("broken", "failed"), ("energy-k8", "done")}

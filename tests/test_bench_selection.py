@@ -19,7 +19,8 @@ def test_default_tasks_skip_asr_on_a_corpus_without_transcripts(
     librispeech_root: Path, tmp_path: Path
 ) -> None:
     cfg = BenchConfig(out=tmp_path, data=librispeech_root, tokenizers=("energy",), train=TINY,
-                      cost=False, report=False, verbose=False, max_items=12, seeds=1)
+                      cost=False, report=False, verbose=False, max_items=12, seeds=1,
+                      vocoders=False)
     summary = run_benchmark(cfg, Registry([ENERGY_ENTRY]))
     tasks = {c.task for c in summary.cells}
     assert "asr-librispeech" not in tasks  # LibriSpeech copy here has no *.trans.txt
@@ -30,6 +31,7 @@ def test_asking_for_an_unservable_task_is_a_user_error(
     librispeech_root: Path, tmp_path: Path
 ) -> None:
     cfg = BenchConfig(out=tmp_path, data=librispeech_root, tokenizers=("energy",),
-                      tasks=("asr-librispeech",), train=TINY, verbose=False, seeds=1)
+                      tasks=("asr-librispeech",), train=TINY, verbose=False, seeds=1,
+                      vocoders=False)
     with pytest.raises(BenchError, match="asr-librispeech.*transcript"):
         run_benchmark(cfg, Registry([ENERGY_ENTRY]))

@@ -46,7 +46,7 @@ def test_bench_runs_a_continuous_ssl_baseline(hubert_dir: Path, synth_root: Path
     spec = f"continuous-hubert:model={hubert_dir}:layers=[1,2]"
     cfg = BenchConfig(out=tmp_path, data=synth_root, tasks=("spkid-synth",),
                       tokenizers=(spec, "continuous-hubert:layers=[1]"), train=TINY,
-                      verbose=False, seeds=1)
+                      verbose=False, seeds=1, vocoders=False)
     summary = run_benchmark(cfg)
     cells = {c.tokenizer: c for c in summary.cells}
     assert cells[spec].status == "done", cells[spec].error

@@ -143,7 +143,8 @@ def test_runner_enhances_codec2_and_reports_the_rest(synth_root: Path, tmp_path:
     registry = Registry([ENERGY_ENTRY, REGISTRY.get("codec2"), REGISTRY.get("mulaw")])
     tiny = TrainConfig(max_steps=4, eval_every=2, batch_size=4, dim=16, hidden=16)
     cfg = BenchConfig(out=tmp_path, data=synth_root, tokenizers=("codec2", "mulaw", "energy"),
-                      tasks=("enhance",), train=tiny, cost=False, verbose=False, seeds=1)
+                      tasks=("enhance",), train=tiny, cost=False, verbose=False, seeds=1,
+                      vocoders=False)
     summary = run_benchmark(cfg, registry)
     cells = {c.tokenizer: c for c in summary.cells}
     assert cells["codec2"].status == "done", cells["codec2"].error

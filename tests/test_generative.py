@@ -48,7 +48,7 @@ def test_resynth_scores_mulaw_and_reports_tokenizers_without_decoder(
     cfg = BenchConfig(out=tmp_path, data=synth_root, tokenizers=("mulaw", "energy",
                                                                  "continuous-mel"),
                       tasks=("resynth-synth", "prosody-proxy"), seeds=2, train=TINY,
-                      cost=False, verbose=False)
+                      cost=False, verbose=False, vocoders=False)
     summary = run_benchmark(cfg, registry)
     resynth = {c.tokenizer: c for c in summary.cells if c.task == "resynth-synth"}
     assert resynth["mulaw"].status == "done"

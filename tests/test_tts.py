@@ -108,7 +108,7 @@ def test_runner_scores_tts_with_the_judge(synth_root: Path, tmp_path: Path) -> N
     tiny = TrainConfig(max_steps=4, eval_every=2, batch_size=4, dim=16, hidden=16)
     cfg = BenchConfig(out=tmp_path, data=synth_root, tokenizers=("codec2", "energy"),
                       tasks=("tts",), train=tiny, cost=False, verbose=False, synth_minutes=0.6,
-                      seeds=1)
+                      seeds=1, vocoders=False)
     summary = run_benchmark(cfg, registry)
     cells = {c.tokenizer: c for c in summary.cells}
     assert cells["codec2"].status == "done", cells["codec2"].error
