@@ -277,24 +277,25 @@ class _Runner:
         for t in self.tasks:
             self.db.set_board(self.run, t.name, task_board(t))
 
-    def cell_key(self, source: FeatureSource, task: AnyTask, seed: int) -> str:
-        """Hash of every setting behind one cell: the source's checksum, the task and its
-        items, the head settings and seed (resynthesis: the test slice), the mode."""
+    def cell_key(self, source_key: str, task: AnyTask, seed: int) -> str:
+        """Hash of every setting behind one cell: the source's checksum (``source.key()``),
+        the task and its items, the head settings and seed (resynthesis: the test slice),
+        the mode."""
         from .. import __version__
 
         data = self.data[task.name]
         head = None if isinstance(task, ResynthTask) else self.train_config(task, seed)
-        return digest(__version__, source.key(), task.name, items_digest(data.items), head,
+        return digest(__version__, source_key, task.name, items_digest(data.items), head,
                       self.cfg.full)
 
-    def pending(self, label: str, source: FeatureSource) -> dict[str, list[int]]:
+    def pending(self, label: str, source_key: str) -> dict[str, list[int]]:
         """Task name -> seeds whose cell for this tokenizer label is not in the DB with the
         same settings (resynthesis trains nothing, so it runs seed 0 only)."""
         todo: dict[str, list[int]] = {}
         for t in self.tasks:
             seeds = range(1 if isinstance(t, ResynthTask) else self.cfg.seeds)
             todo[t.name] = [s for s in seeds if not self.db.has_cell(
-                self.run, label, t.name, s, self.cell_key(source, t, s))]
+                self.run, label, t.name, s, self.cell_key(source_key, t, s))]
             for s in sorted(set(seeds) - set(todo[t.name])):
                 self.cells.append(CellOutcome(label, t.name, s, "skipped"))
         return {k: v for k, v in todo.items() if v}
@@ -330,26 +331,36 @@ class _Runner:
             source = ContinuousSSL(family, options["model"], options["layers"], self.cfg.device)
             source.name = _label(spec)
             return source
-        fit = _fit_options(name, self.cfg.full)
+        tok = load_tokenizer(name, self.registry, **options)
+        needs_fit = not tok.info.fitted
         vocoder = self._vocoder_options()
-        recipe = digest(spec, fit, vocoder, path_stamp(options.get("model", "")),
-                        items_digest(read_manifest(self.fit_manifest())))
+        needs_vocoder = (vocoder is not None and tok.info.kind == "semantic"
+                         and not tok.info.has_decoder)
+        if needs_fit or needs_vocoder:  # trained here once, then loaded from out/tokenizers
+            tok = self._trained(spec, tok, _fit_options(name, self.cfg.full) if needs_fit
+                                else None, vocoder if needs_vocoder else None,
+                                options.get("model", ""))
+        return TokenizerSource(tok.to(self.cfg.device), name=_label(spec))
+
+    def _trained(self, spec: str, tok: Any, fit: dict[str, Any] | None,
+                 vocoder: dict[str, Any] | None, model: str) -> Any:
+        """``tok`` fitted (with ``fit`` options) and/or given a unit vocoder, saved under
+        ``out/tokenizers`` keyed by the recipe (spec, budgets, model files, fitting items),
+        or the saved one when that recipe was trained before."""
+        manifest = self.fit_manifest()
+        recipe = digest(spec, fit, vocoder, path_stamp(model),
+                        items_digest(read_manifest(manifest)))
         saved = self.cfg.out / "tokenizers" / safe_name(self.run) / f"{safe_name(spec)}-{recipe}"
         if (saved / "config.json").is_file():
-            tok = load_tokenizer(saved, self.registry)
-        else:
-            tok = load_tokenizer(name, self.registry, **options)
-            manifest, changed = self.fit_manifest(), not tok.info.fitted
-            if changed:
-                self.console.print(f"fitting {spec} on {manifest} ...")
-                tok.to(self.cfg.device)
-                tok.fit(manifest, **fit)
-            if vocoder is not None and tok.info.kind == "semantic" and not tok.info.has_decoder:
-                self._fit_vocoder(spec, tok, manifest, vocoder)
-                changed = True
-            if changed:  # what was trained here is kept (a pretrained model is not copied)
-                tok.save(saved)
-        return TokenizerSource(tok.to(self.cfg.device), name=_label(spec))
+            return load_tokenizer(saved, self.registry)
+        if fit is not None:
+            self.console.print(f"fitting {spec} on {manifest} ...")
+            tok.to(self.cfg.device)
+            tok.fit(manifest, **fit)
+        if vocoder is not None:
+            self._fit_vocoder(spec, tok, manifest, vocoder)
+        tok.save(saved)
+        return tok
 
     def _vocoder_options(self) -> dict[str, Any] | None:
         """The vocoder budget, or None when no vocoder is wanted (off, or no generative task)."""
@@ -400,14 +411,15 @@ class _Runner:
         label = _label(spec)
         source = self.source(spec)
         self.record_cost(label, source)
-        todo = self.pending(label, source)
+        source_key = source.key()  # a checksum over the weights: computed once
+        todo = self.pending(label, source_key)
         spec_in = source.spec
         tier = bitrate_tier(None if spec_in.kind == "features" else _bitrate(source))
         encoded: dict[str, Any] = {}  # corpus kind -> EncodedItems
         ctx = self.cell(label, tier)
         for task in self.tasks:
             for seed in todo.get(task.name, []):
-                key = self.cell_key(source, task, seed)
+                key = self.cell_key(source_key, task, seed)
                 if isinstance(task, ResynthTask):
                     self.cells.append(run_resynth_cell(ctx, task, self.data[task.name], source,
                                                        key))
