@@ -82,6 +82,9 @@ def build_db(tmp_path: Path) -> Path:
         for task, board in (("asr", "discriminative"), ("kws", "discriminative"),
                             ("tts", "generative")):
             db.set_board("r1", task, board)
+        for tok, family in (("A", "semantic"), ("B", "semantic"), ("C", "codec"),
+                            ("D", "codec")):
+            db.set_family("r1", tok, family)
         db.add_cell([Result("r2", "Z", "low", "asr", "wer", 0.5, 0, False)])
         db.set_board("r2", "asr", "discriminative")
     return path
@@ -160,6 +163,11 @@ def test_report_structure_and_inline_data(tmp_path) -> None:
     assert "asr: C, A, B, D share the lead; their CIs overlap" in findings
     assert "kws: A leads (accuracy 0.9), but with one seed there is no CI" in findings
     assert "1 of 1 heads converged" in findings
+    claims = next(t for t in page.tables if t["class"] == "claims")["rows"]
+    assert len(claims) == 7 and claims[0] == ["claim", "verdict", "evidence"]
+    # semantic (A, B) vs codec (C, D) on asr and kws: one seed for most entries -> no CI
+    assert claims[1][0].startswith("Semantic tokens beat") and claims[1][1] == "inconclusive"
+    assert [row[1] for row in claims[4:]] == ["not measured"] * 3
     asr = next(t for t in page.tables if t["class"] == "task task-asr")["rows"]
     assert asr[0] == ["tokenizer", "tier", "wer ↓ ★", "cer ↓", "head stopped"]
     assert asr[1][:3] == ["A", "low", "0.25 ± 0.6353 (n=2)"] and asr[1][4] == "converged 1/1"

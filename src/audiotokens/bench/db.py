@@ -9,7 +9,8 @@ Schema (version :data:`SCHEMA_VERSION`, recorded in the ``schema`` table):
 the cell, so a re-run with other settings recomputes it), ``results`` (one row per metric of
 a cell), ``artifacts`` (codebook weights and training curves as JSON, paths to audio
 samples, ...), ``tasks`` (per run and task: its leaderboard, "discriminative" or
-"generative"). A version-1 file is upgraded in place (its cells get an empty key, so the
+"generative"), ``families`` (per run and tokenizer: "semantic", "codec", "sample" or
+"continuous"). A version-1 file is upgraded in place (its cells get an empty key, so the
 runner recomputes them). ``created`` columns are
 UTC ISO-8601 timestamps. The file runs in WAL mode so readers do not block the runner.
 """
@@ -44,6 +45,9 @@ CREATE TABLE IF NOT EXISTS cells (
     PRIMARY KEY (run, tokenizer, task, seed));
 CREATE TABLE IF NOT EXISTS tasks (
     run TEXT NOT NULL, task TEXT NOT NULL, board TEXT NOT NULL, PRIMARY KEY (run, task));
+CREATE TABLE IF NOT EXISTS families (
+    run TEXT NOT NULL, tokenizer TEXT NOT NULL, family TEXT NOT NULL,
+    PRIMARY KEY (run, tokenizer));
 CREATE TABLE IF NOT EXISTS results (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run TEXT NOT NULL, tokenizer TEXT NOT NULL, bitrate_tier TEXT NOT NULL, task TEXT NOT NULL,
@@ -241,6 +245,16 @@ class ResultsDB:
     def set_board(self, run: str, task: str, board: str) -> None:
         """Record the leaderboard ("discriminative" / "generative") of ``task`` in ``run``."""
         self._conn.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", (run, task, board))
+
+    def set_family(self, run: str, tokenizer: str, family: str) -> None:
+        """Record the family of ``tokenizer`` in ``run`` (its ``TokenizerInfo.kind``)."""
+        self._conn.execute("INSERT OR REPLACE INTO families VALUES (?, ?, ?)",
+                           (run, tokenizer, family))
+
+    def families(self, run: str) -> dict[str, str]:
+        """tokenizer -> family recorded for ``run``."""
+        rows = self._conn.execute("SELECT tokenizer, family FROM families WHERE run = ?", (run,))
+        return dict(rows.fetchall())
 
     def boards(self, run: str) -> dict[str, str]:
         """task -> leaderboard recorded for ``run``."""

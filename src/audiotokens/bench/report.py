@@ -183,6 +183,26 @@ def _findings(page: _Page, ranking: Ranking, training: list[Artifact]) -> None:
              + "".join(f"<li>{x}</li>" for x in lines) + "</ul>")
 
 
+def _claims(page: _Page, ranking: Ranking, families: Mapping[str, str]) -> None:
+    """The seed's claims with their verdicts, computed from this run (see :mod:`.findings`)."""
+    from .findings import seed_findings
+
+    page.add("<h3>The seed's claims, checked on this run</h3>")
+    if not families:
+        page.add('<p class="muted">no tokenizer families recorded: claims not checked.</p>')
+        return
+    rows = [[_e(f.claim), f"<b>{_e(f.verdict)}</b>", _e(f.evidence)]
+            for f in seed_findings(ranking, families)]
+    _table(page, "claims", ["claim", "verdict", "evidence"], rows, name_cols=3)
+    n = min((s.n for b in ranking.boards.values() for t in b.tasks for s in t.scores),
+            default=0)
+    page.add(f'<p class="muted">Scale of the evidence: this run\'s corpora and heads (see the '
+             f"task tables), at least {n} seed(s) per cell. A claim "
+             "<em>holds</em> when the first group's best entry is better beyond the 95 % CIs "
+             "on more than half the tasks compared, <em>does not hold</em> when it is worse on "
+             "at least half, else it is <em>inconclusive</em>.</p>")
+
+
 def _board_of(ranking: Ranking, task: str) -> Leaderboard | None:
     return next((b for b in ranking.boards.values() if any(t.task == task for t in b.tasks)),
                 None)
@@ -395,6 +415,7 @@ def _run_section(page: _Page, db: ResultsDB, run: str,
     training = [a for a in artifacts if a.kind == "training"]
     page.add(f'<section class="run" id="run-{_e(run)}"><h2>Run {_e(run)}</h2>')
     _findings(page, ranking, training)
+    _claims(page, ranking, db.families(run))
     page.add("<h3>Leaderboards</h3>")
     if ranking.boards:
         page.add('<p class="muted">One board per kind of task (as in DASB), each ranked only on '

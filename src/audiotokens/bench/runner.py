@@ -411,6 +411,8 @@ class _Runner:
         label = _label(spec)
         source = self.source(spec)
         self.record_cost(label, source)
+        self.db.set_family(self.run, label, source.tokenizer.info.kind
+                           if isinstance(source, TokenizerSource) else "continuous")
         source_key = source.key()  # a checksum over the weights: computed once
         todo = self.pending(label, source_key)
         spec_in = source.spec
