@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: runs the app; known user errors print one line and exit with status 2."""
     try:
         app(args=argv, standalone_mode=True)
+    except SystemExit:  # typer's normal exit: no need to import the error types (torch)
+        raise
     except _user_errors() as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         sys.exit(2)
