@@ -161,10 +161,12 @@ def _weights_artifacts(ctx: CellContext, task: str, seed: int, names: tuple[str,
 
 
 def _training_artifact(ctx: CellContext, task: Task, seed: int, trained: TrainResult,
-                       train_cfg: TrainConfig) -> Artifact:
+                       train_cfg: TrainConfig, init: str) -> Artifact:
     """Why the head stopped and its validation curve, as a ``training`` artifact (JSON
-    ``{"stopped", "steps", "best_step", "patience", "metric", "curve": [{step, ...}]}``)."""
-    payload = json.dumps({"stopped": trained.stopped, "steps": trained.steps,
+    ``{"stopped", "steps", "best_step", "patience", "metric", "init", "curve": [{step,
+    ...}]}``; ``init`` is "vectors" when the token tables started from codebook vectors,
+    else "random")."""
+    payload = json.dumps({"stopped": trained.stopped, "steps": trained.steps, "init": init,
                           "best_step": trained.best_step, "patience": train_cfg.patience,
                           "eval_every": train_cfg.eval_every, "metric": task.primary.name,
                           "higher_is_better": task.primary.higher_is_better,
@@ -209,7 +211,8 @@ def run_head_cell(ctx: CellContext, task: Task, data: TaskData, source: FeatureS
                                                  if it.id in dropped})
     artifacts = [*_weights_artifacts(ctx, task.name, seed, source.spec.codebook_names,
                                      result.codebook_weights, train_cfg.combine),
-                 _training_artifact(ctx, task, seed, result, train_cfg),
+                 _training_artifact(ctx, task, seed, result, train_cfg,
+                                    "random" if vectors is None else "vectors"),
                  _scoring_artifact(ctx, task.name, seed, summaries, {})]
     ctx.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
                      for r in results], artifacts, key)
@@ -280,9 +283,11 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
     bound = task.bind(data, arrays, source.spec)
     with_ref = ctx.needs_reference(task.name)
 
+    vectors = _init_vectors(source, train_cfg)
+
     def work() -> tuple[Any, Any]:
         trained = train_and_evaluate(task, bound.data, bound.inputs, source.spec, train_cfg,
-                                     init_vectors=_init_vectors(source, train_cfg))
+                                     init_vectors=vectors)
         assert trained.model is not None
         scored = task.score(trained.model, source.tokenizer, task.select(bound.data, ctx.full),
                             bound, arrays, ctx.audio_dir(task.name), run=ctx.run,
@@ -302,7 +307,8 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
     artifacts = [*scored.artifacts, *_weights_artifacts(
         ctx, task.name, seed, source.spec.codebook_names,
         trained.codebook_weights if reads_tokens else None, train_cfg.combine),
-        _training_artifact(ctx, task, seed, trained, train_cfg)]
+        _training_artifact(ctx, task, seed, trained, train_cfg,
+                           "random" if vectors is None else "vectors")]
     dropped_test = {it.id: dropped[it.id] for it in full_test if it.id in dropped}
     summaries = {**_head_summaries(trained.metrics, len(bound.data.test), dropped_test),
                  **scored.summaries}

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 
 from .ranking import RankedScore, Ranking, TaskRanking
 
-__all__ = ["VERDICTS", "Finding", "TaskComparison", "compare_groups", "seed_findings"]
+__all__ = ["VERDICTS", "Finding", "TaskComparison", "compare_groups", "compare_scores",
+           "seed_findings"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "not measured")
 
@@ -56,7 +57,9 @@ def _best(task: TaskRanking, members: set[str]) -> RankedScore | None:
     return max(scores, key=lambda s: s.value if task.higher_is_better else -s.value)
 
 
-def _outcome(a: RankedScore, b: RankedScore, higher_is_better: bool) -> str:
+def compare_scores(a: RankedScore, b: RankedScore, higher_is_better: bool) -> str:
+    """"better", "worse" or "tie" for ``a`` against ``b``: better when ``a``'s 95 % CI lies
+    entirely on the better side of ``b``'s."""
     (a_lo, a_hi), (b_lo, b_hi) = a.interval, b.interval
     if higher_is_better:
         return "better" if a_lo > b_hi else "worse" if a_hi < b_lo else "tie"
@@ -71,7 +74,8 @@ def compare_groups(claim: str, tasks: list[TaskRanking], group_a: set[str], grou
     for t in tasks:
         a, b = _best(t, group_a), _best(t, group_b)
         if a is not None and b is not None:
-            comparisons.append(TaskComparison(t.task, a, b, _outcome(a, b, t.higher_is_better)))
+            comparisons.append(TaskComparison(t.task, a, b,
+                                              compare_scores(a, b, t.higher_is_better)))
     if not comparisons:
         return Finding(claim, "not measured", f"no task of this run has both {names[0]} and "
                                               f"{names[1]} entries")
@@ -122,6 +126,6 @@ def seed_findings(ranking: Ranking, families: Mapping[str, str]) -> list[Finding
             ("In-domain clustering data beats out-of-domain, but not hugely",
              "a clustering-data study"),
             ("Initialising embeddings from k-means centroids gives no gain",
-             "an embedding-initialisation study (TrainConfig.init_embeddings)")):
+             "an embedding-initialisation study: audiotokens study init")):
         findings.append(Finding(claim, "not measured", f"needs {how}; this run has none"))
     return findings

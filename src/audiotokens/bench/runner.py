@@ -105,6 +105,8 @@ class BenchConfig:
     ``vocoders``: a semantic tokenizer without a decoder gets a unit vocoder trained on the
     fitting items (:data:`VOCODER_FIT`, or ``vocoder_steps`` steps) when a generative task
     runs. ``jobs``: worker processes, one tokenizer at a time each (1: all in this process).
+    ``init_embeddings``: token heads start from the tokenizer's codebook vectors (k-means
+    centroids, codec codebooks) instead of random tables.
     """
 
     out: Path = Path("bench_out")
@@ -122,6 +124,7 @@ class BenchConfig:
     vocoders: bool = True
     vocoder_steps: int | None = None
     jobs: int = 1
+    init_embeddings: bool = False
     synth_minutes: float = 4.0
     verbose: bool = True
 
@@ -404,7 +407,8 @@ class _Runner:
     def train_config(self, task: AnyTask, seed: int) -> TrainConfig:
         """The head settings of ``task`` for ``seed`` (``cfg.train`` overrides the default)."""
         base = self.cfg.train or default_train(task, self.cfg.full)
-        return replace(base, seed=seed, device=self.cfg.device)
+        return replace(base, seed=seed, device=self.cfg.device,
+                       init_embeddings=self.cfg.init_embeddings or base.init_embeddings)
 
     def run_tokenizer(self, spec: str) -> None:
         """Every pending cell of one tokenizer."""

@@ -14,6 +14,7 @@ from . import info as _info
 from . import llm as _llm
 from . import report as _report
 from . import resynth as _resynth
+from . import study as _study
 from . import tokens as _tokens
 
 __all__ = ["app", "main"]
@@ -26,7 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_info, _data, _report, _tokens, _resynth, _bench, _analyze, _llm):
+for _module in (_info, _data, _report, _tokens, _resynth, _bench, _analyze, _llm, _study):
     _module.register(app)
 
 
