@@ -33,9 +33,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ..bench.db import ResultsDBError
     from ..bench.runner import BenchError
     from ..data.manifest import ManifestError
+    from ..ssl import SSLError
     from ..tokenizers.base import TokenizerError
 
-    return (AudioError, BenchError, ManifestError, ResultsDBError, TokenizerError,
+    return (AudioError, BenchError, ManifestError, ResultsDBError, SSLError, TokenizerError,
             FileNotFoundError, NotADirectoryError, FileExistsError)
 
 
