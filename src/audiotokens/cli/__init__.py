@@ -12,6 +12,7 @@ from . import data as _data
 from . import info as _info
 from . import report as _report
 from . import resynth as _resynth
+from . import ssl as _ssl
 from . import tokens as _tokens
 
 __all__ = ["app", "main"]
@@ -24,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_info, _data, _report, _tokens, _resynth, _bench):
+for _module in (_info, _data, _report, _tokens, _resynth, _bench, _ssl):
     _module.register(app)
 
 

@@ -67,9 +67,84 @@ def fit_ssl_command(manifests: list[Path], out: Path | None, flags: dict[str, An
         raise typer.BadParameter("where should the run go? (e.g. --out runs/ssl)",
                                  param_hint="--out")
     cfg = recipe_config(flags, options)
+    _quiet_transformers()
     result = fit_ssl(manifests, out, cfg)
     if dist_from_env().is_main:
         _print_result(result)
+        if (out / "layers.json").is_file():
+            from ..ssl.layers import LayerReport
+
+            print_layers(LayerReport.load(out / "layers.json"), out / "layers.json")
+
+
+def _quiet_transformers() -> None:
+    """No per-file progress bars from transformers' save/load in this CLI process."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+
+
+def print_layers(report: Any, path: Path | None = None) -> None:
+    """The per-layer table: PNMI on the training items, PNMI / phone purity / cluster purity
+    on held-out speakers; the best layer (by the stated rule) marked."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("source", "layer", "PNMI train", "PNMI held-out", "phone purity",
+                  "cluster purity", title=f"k-means tokens (k={report.k}) vs phones")
+    keys = sorted({(r.source, r.layer) for r in report.rows},
+                  key=lambda key: (key[0].startswith("iter"), key))
+    for source, layer in keys:
+        train = report.get(source, layer, "train")
+        held = report.get(source, layer, "held_out")
+        best = (source, layer) == (report.best_source, report.best_layer)
+        cells = [f"{train.pnmi:.3f}" if train else "-"]
+        cells += [f"{getattr(held, name):.3f}" if held else "-"
+                  for name in ("pnmi", "phone_purity", "cluster_purity")]
+        name = f"[bold]{source}[/] (best)" if best else source
+        table.add_row(name, str(layer) if source.startswith("iter") else "-", *cells)
+    console = Console()
+    console.print(table)
+    console.print(f"best layer: {report.best_source} layer {report.best_layer} "
+                  f"(rule: {report.rule})" + (f"; written to {path}" if path else ""))
+
+
+def layers(
+    run: Path = typer.Argument(..., help="A run folder written by `audiotokens fit ssl`."),
+    manifests: list[Path] = typer.Option(..., "--manifest", "-m", help="Manifest(s) with "
+                                         "phone alignments: split 'train' (or none) items "
+                                         "choose the layer, 'test' items are held out."),
+    k: int | None = typer.Option(None, "--k", help="Clusters (default: the run's k)."),
+    max_items: int = typer.Option(300, "--max-items", min=1, help="Items scored per split."),
+    out: Path | None = typer.Option(None, "--out", help="JSON to write (default "
+                                    "RUN/layers.json)."),
+) -> None:
+    """Phone quality (PNMI, purities) of k-means tokens of every layer of every iteration,
+    beside MFCC and log-mel k-means with the same k.
+
+    Example:
+      audiotokens ssl layers runs/ssl -m data/synth/all.jsonl
+    """
+    import json
+
+    from ..ssl import SSLError
+    from ..ssl.corpus import read_corpus
+    from ..ssl.layers import score_run
+
+    summary = run / "ssl.json"
+    if not summary.is_file():
+        raise SSLError(f"{run}: no ssl.json; is it a folder written by `audiotokens fit ssl`?")
+    for path in manifests:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: manifest not found")
+    saved = json.loads(summary.read_text())
+    k = int(saved["k"]) if k is None else k
+    iterations = [f"iter{it['iteration']}" for it in saved["iterations"]]
+    _quiet_transformers()
+    corpus = read_corpus(manifests)
+    report = score_run(run, corpus.train, corpus.held_out, k, iterations, max_items)
+    path = report.save(out or run / "layers.json")
+    print_layers(report, path)
 
 
 def _print_result(result: Any) -> None:
@@ -93,4 +168,5 @@ def register(app: typer.Typer) -> None:
     """Add the ``ssl`` command group to the root app."""
     group = typer.Typer(help="Self-supervised models pretrained with `audiotokens fit ssl`.",
                         no_args_is_help=True)
+    group.command("layers")(layers)
     app.add_typer(group, name="ssl")

@@ -43,6 +43,7 @@ class SSLModelConfig:
     proj_dim: int = 128
     temperature: float = 0.1
     dropout: float = 0.1
+    unmasked_weight: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conv_dim", tuple(int(c) for c in self.conv_dim))
@@ -61,6 +62,8 @@ class SSLModelConfig:
                              f"({self.heads}) and pos_groups ({self.pos_groups})")
         if self.temperature <= 0 or not 0 <= self.dropout < 1:
             raise ValueError("temperature must be > 0 and dropout in [0, 1)")
+        if self.unmasked_weight < 0:
+            raise ValueError(f"unmasked_weight must be >= 0, got {self.unmasked_weight}")
 
     def frames(self, samples: int) -> int:
         """Model frames for an input of ``samples`` samples (valid convolutions, as
@@ -130,14 +133,23 @@ class HubertPretrainModel(nn.Module):
         if hidden.shape[1] != targets.shape[1]:
             raise ValueError(f"targets have {targets.shape[1]} frames, model gives "
                              f"{hidden.shape[1]}")
-        selected = mask & (targets >= 0)
+        valid = targets >= 0
+        selected = mask & valid
         labels = targets[selected]
         if len(labels) == 0:  # nothing masked: a zero loss that still touches the graph
             return PretrainOutput(hidden.sum() * 0.0, 0.0, 0)
-        proj = nn.functional.normalize(self.final_proj(hidden[selected]).float(), dim=-1)
-        embs = nn.functional.normalize(self.label_embs.float(), dim=-1)
-        logits = proj @ embs.T / self.cfg.temperature  # [M, k] cosine / temperature
+        logits = self._logits(hidden[selected])
         loss = nn.functional.cross_entropy(logits, labels)
+        unmasked = ~mask & valid
+        if self.cfg.unmasked_weight > 0 and bool(unmasked.any()):
+            loss = loss + self.cfg.unmasked_weight * nn.functional.cross_entropy(
+                self._logits(hidden[unmasked]), targets[unmasked])
         with torch.no_grad():
-            acc = float((logits.argmax(-1) == labels).float().mean()) if len(labels) else 0.0
+            acc = float((logits.argmax(-1) == labels).float().mean())
         return PretrainOutput(loss, acc, int(selected.sum()))
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Frames [M, H] -> cosine similarity / temperature to every cluster, [M, k]."""
+        proj = nn.functional.normalize(self.final_proj(hidden).float(), dim=-1)
+        embs = nn.functional.normalize(self.label_embs.float(), dim=-1)
+        return proj @ embs.T / self.cfg.temperature

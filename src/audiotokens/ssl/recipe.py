@@ -47,6 +47,7 @@ __all__ = ["RecipeConfig", "IterationRecord", "RecipeResult", "fit_ssl", "RECORD
 
 RECORD_FILE = "training.json"
 SUMMARY_FILE = "ssl.json"
+LAYERS_FILE = "layers.json"
 INITS = ("scratch", "continue")
 # settings a re-run into the same out must share (the rest are budgets and plumbing)
 _FIXED = ("k", "model", "mask", "seed", "init", "target_layer", "kmeans_max_vectors")
@@ -57,7 +58,10 @@ class RecipeConfig:
     """``iterations`` of (targets, training); ``k`` clusters for every iteration's targets;
     ``minutes``: wall time for the whole run (targets + training of all iterations) and/or
     ``max_steps`` per iteration; ``target_layer``: layer of iteration i - 1 clustered for
-    iteration i (None: the middle transformer layer); ``init``: scratch|continue."""
+    iteration i (None: the middle transformer layer); ``init``: scratch|continue;
+    ``score_layers``: at the end, score every layer's k-means tokens against the manifests'
+    phone alignments (``layers.score_run``, at most ``score_items`` items per split; 10 % of
+    ``minutes`` is kept for it) and record the best layer."""
 
     iterations: int = 2
     k: int = 100
@@ -72,6 +76,8 @@ class RecipeConfig:
     seed: int = 0
     device: str = "cpu"
     kmeans_max_vectors: int = 100_000
+    score_layers: bool = True
+    score_items: int = 300
     log_every: int = 10
     checkpoint_every: int = 100
     progress: bool = True
@@ -167,8 +173,9 @@ class _Budget:
     is left when it starts, after reserving, for each later iteration, the time this run's
     last target computation took (the next one's cost is not known before it runs)."""
 
-    def __init__(self, minutes: float | None) -> None:
-        self.deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
+    def __init__(self, minutes: float | None, reserve: float = 0.0) -> None:
+        self.deadline = (None if minutes is None
+                         else time.monotonic() + 60.0 * minutes * (1.0 - reserve))
         self.target_seconds = 0.0
 
     def train_minutes(self, iteration: int, iterations: int) -> float | None:
@@ -299,13 +306,31 @@ def fit_ssl(manifests: list[str | Path], out: str | Path, cfg: RecipeConfig) -> 
     if dist.is_main:
         _check_settings(out, cfg)
         write_manifest(corpus.train, out / "train.jsonl")
-    budget = _Budget(cfg.minutes)
+    scoring = cfg.score_layers and any(it.alignment for it in corpus.train)
+    budget = _Budget(cfg.minutes, reserve=0.1 if scoring else 0.0)
     records = [_iteration(out, i, corpus, cfg, budget, dist, device)
                for i in range(1, cfg.iterations + 1)]
     result = RecipeResult(out, records, time.monotonic() - t0)
     if dist.is_main:
-        write_summary(out, result, cfg)
+        extra = score_and_record(out, corpus, cfg.k, cfg.score_items, cfg.seed) if scoring \
+            else {}
+        write_summary(out, result, cfg, extra)
+        result.seconds = time.monotonic() - t0
     return result
+
+
+def score_and_record(out: Path, corpus: SSLCorpus, k: int, max_items: int = 300,
+                     seed: int = 0) -> dict[str, Any]:
+    """Score every layer of every ``out/iter*`` model and MFCC / log-mel (``layers.py``),
+    write ``out/layers.json`` and return the summary fields (best model, layer, rule)."""
+    from .layers import score_run
+
+    iterations = sorted((p.name for p in out.glob("iter*") if (p / RECORD_FILE).is_file()),
+                        key=lambda name: int(name[4:]))
+    report = score_run(out, corpus.train, corpus.held_out, k, iterations, max_items, seed)
+    report.save(out / LAYERS_FILE)
+    return {"best_model": report.best_source, "best_layer": report.best_layer,
+            "best_layer_rule": report.rule, "layers_file": LAYERS_FILE}
 
 
 def write_summary(out: Path, result: RecipeResult, cfg: RecipeConfig,
