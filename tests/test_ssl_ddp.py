@@ -63,6 +63,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
 def test_two_process_gloo_run(tmp_path, synth_root) -> None:
     out = tmp_path / "run"

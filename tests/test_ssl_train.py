@@ -31,7 +31,7 @@ BATCH = BatchConfig(batch_seconds=4.0, max_crop_seconds=1.0)
 def tiny_recipe(**kw) -> RecipeConfig:
     opts = dict(iterations=1, k=8, minutes=None, max_steps=2, model=TINY, batch=BATCH,
                 train=TrainConfig(lr=2e-3, warmup_steps=0), progress=False, log_every=1,
-                kmeans_max_vectors=2000)
+                kmeans_max_vectors=2000, score_layers=False)
     return RecipeConfig(**{**opts, **kw})
 
 
@@ -86,10 +86,18 @@ def test_loss_falls_on_a_tiny_corpus(mfcc_targets) -> None:
     assert trainer.audio_seconds > 0
 
 
+def test_learning_rate_warms_up_then_decays_over_the_budget() -> None:
+    cfg = TrainConfig(lr=1e-3, warmup_steps=10, final_lr_ratio=0.1)
+    assert cfg.lr_at(0) == pytest.approx(1e-4) and cfg.lr_at(9) == pytest.approx(1e-3)
+    assert cfg.lr_at(50, 0.5) == pytest.approx(1e-3 * 0.55)
+    assert cfg.lr_at(99, 1.0) == cfg.lr_at(99, 3.0) == pytest.approx(1e-4)
+
+
 def test_saved_model_reloads_with_identical_hidden_states(tmp_path, synth_root) -> None:
     from transformers import HubertModel
 
     from audiotokens.bench.features import ContinuousSSL
+    from audiotokens.bench.runner import parse_tokenizer_spec
 
     torch.manual_seed(1)
     model = HubertPretrainModel(TINY, k=8)
@@ -103,7 +111,9 @@ def test_saved_model_reloads_with_identical_hidden_states(tmp_path, synth_root) 
     for a, b in zip(ours, theirs, strict=True):
         assert torch.equal(a, b)
     # the continuous baseline: the same layers' hidden states of the normalised input
-    cont = ContinuousSSL("hubert", str(tmp_path / "m"), [1, 2])
+    name, opts = parse_tokenizer_spec(f"continuous-hubert:model={tmp_path / 'm'}:layers=[1,2]")
+    assert name == "continuous-hubert"
+    cont = ContinuousSSL("hubert", opts["model"], opts["layers"])
     one = wav[:1]
     feats = cont.encode(one[0].numpy(), 16000)
     norm = (one - one.mean()) / torch.sqrt(one.var(unbiased=False) + 1e-7)

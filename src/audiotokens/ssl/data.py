@@ -33,8 +33,8 @@ class BatchConfig:
     crop; ``min_seconds``: shorter utterances are not trained on; ``workers``: DataLoader
     worker processes loading audio ahead (0 = in the training process)."""
 
-    batch_seconds: float = 32.0
-    max_crop_seconds: float = 4.0
+    batch_seconds: float = 8.0
+    max_crop_seconds: float = 2.0
     min_seconds: float = 0.5
     workers: int = 0
 

@@ -29,21 +29,29 @@ class SSLModelConfig:
 
     Layer-norm conv encoder and pre-LN transformer (``do_stable_layer_norm``, the "large"
     layout), so a padded batch takes an attention mask and batched encoding equals one by one.
+
+    The defaults are sized for minutes of CPU training (about 1 M parameters). Two of them
+    depart from HuBERT-base for that reason, measured on the 3-minute synthetic corpus with
+    4 CPU-minutes of iteration 1 (best layer's PNMI, k = 100, training speakers): the
+    unmasked-frame loss (``unmasked_weight`` 1; the paper's best for long runs is 0) took
+    it from 0.34 to 0.49 in the same 116 steps, as the frame-level term trains the
+    waveform front end directly; and no dropout (nothing to regularise in a few hundred
+    steps). For long GPU runs, set ``unmasked_weight=0`` and ``dropout=0.1``.
     """
 
-    hidden_size: int = 192
-    layers: int = 4
+    hidden_size: int = 128
+    layers: int = 3
     heads: int = 4
-    intermediate_size: int = 768
-    conv_dim: tuple[int, ...] = (64, 128, 128, 192)
+    intermediate_size: int = 512
+    conv_dim: tuple[int, ...] = (32, 64, 64, 128)
     conv_kernel: tuple[int, ...] = (10, 8, 4, 4)
     conv_stride: tuple[int, ...] = (5, 4, 4, 4)
     pos_kernel: int = 64
     pos_groups: int = 16
     proj_dim: int = 128
     temperature: float = 0.1
-    dropout: float = 0.1
-    unmasked_weight: float = 0.0
+    dropout: float = 0.0
+    unmasked_weight: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "conv_dim", tuple(int(c) for c in self.conv_dim))

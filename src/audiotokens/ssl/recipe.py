@@ -65,7 +65,7 @@ class RecipeConfig:
 
     iterations: int = 2
     k: int = 100
-    minutes: float | None = 6.0
+    minutes: float | None = 10.0
     max_steps: int | None = None
     model: SSLModelConfig = field(default_factory=SSLModelConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
@@ -242,7 +242,9 @@ def _train(out: Path, i: int, corpus: SSLCorpus, targets: FrameTargets, cfg: Rec
     data = StepDataset(corpus.train, targets, cfg.model.frames, cfg.batch, seed=cfg.seed + i,
                        rank=dist.rank, world_size=dist.world_size)
     train_cfg = dataclasses.replace(cfg.train, seed=cfg.seed + i)
-    trainable = PretrainTrainable(model, data, train_cfg, cfg.mask, device, dist)
+    trainable = PretrainTrainable(model, data, train_cfg, cfg.mask, device, dist,
+                                  max_steps=cfg.max_steps,
+                                  budget_seconds=None if minutes is None else 60.0 * minutes)
     loop = LoopConfig(max_steps=cfg.max_steps, max_minutes=minutes, log_every=cfg.log_every,
                       checkpoint_every=cfg.checkpoint_every, seed=cfg.seed + i)
     (out / "checkpoints").mkdir(exist_ok=True)

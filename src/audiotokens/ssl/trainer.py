@@ -6,13 +6,16 @@ Per step: the step's batch (see ``data.StepDataset``), a fresh span mask drawn f
 generator seeded by (seed, step, rank) so a resumed run masks identically, forward under
 autocast on CUDA (bf16 where supported, else fp16 with a grad scaler; fp32 on CPU),
 backward, gradient clipping, AdamW. The learning rate warms up linearly over
-``warmup_steps`` and then stays constant: the number of steps a time budget buys is not
-known in advance, so a decay tied to it cannot be scheduled.
+``warmup_steps``, then decays linearly to ``final_lr_ratio`` of the peak as the budget is
+spent: the share of ``max_steps`` or of the wall time this process was given, whichever is
+larger (the steps a time budget buys are not known in advance; a resumed run decays over
+its own new budget).
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,8 +39,9 @@ class TrainConfig:
     (max norm), ``amp``: auto|bf16|fp16|off (auto: bf16 on CUDA if supported, else fp16;
     always off on CPU)."""
 
-    lr: float = 5e-4
-    warmup_steps: int = 50
+    lr: float = 4e-3
+    warmup_steps: int = 20
+    final_lr_ratio: float = 0.05
     weight_decay: float = 0.01
     grad_clip: float = 10.0
     amp: str = "auto"
@@ -48,14 +52,17 @@ class TrainConfig:
             raise ValueError("lr and grad_clip must be > 0 and weight_decay >= 0")
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}")
+        if not 0 <= self.final_lr_ratio <= 1:
+            raise ValueError(f"final_lr_ratio must be in [0, 1], got {self.final_lr_ratio}")
         if self.amp not in AMP_CHOICES:
             raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {self.amp!r}")
 
-    def lr_at(self, step: int) -> float:
-        """Learning rate of (0-based) ``step``."""
-        if self.warmup_steps == 0:
-            return self.lr
-        return self.lr * min(1.0, (step + 1) / self.warmup_steps)
+    def lr_at(self, step: int, progress: float = 0.0) -> float:
+        """Learning rate of (0-based) ``step`` when ``progress`` (0..1) of the budget is
+        spent: linear warm-up, then linear decay to ``final_lr_ratio * lr`` at progress 1."""
+        warm = 1.0 if self.warmup_steps == 0 else min(1.0, (step + 1) / self.warmup_steps)
+        decay = 1.0 - (1.0 - self.final_lr_ratio) * min(max(progress, 0.0), 1.0)
+        return self.lr * warm * decay
 
 
 def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -73,7 +80,8 @@ class PretrainTrainable:
 
     def __init__(self, model: HubertPretrainModel, dataset: StepDataset, cfg: TrainConfig,
                  mask: MaskConfig, device: str | torch.device = "cpu",
-                 dist: DistInfo | None = None) -> None:
+                 dist: DistInfo | None = None, max_steps: int | None = None,
+                 budget_seconds: float | None = None) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).train()
         self.dist = dist or DistInfo()
@@ -87,7 +95,19 @@ class PretrainTrainable:
         self.dtype = amp_dtype(cfg.amp, self.device)
         self.scaler = torch.amp.GradScaler("cuda") if self.dtype == torch.float16 else None
         self.audio_seconds = 0.0
+        self.max_steps, self.budget_seconds = max_steps, budget_seconds
         self._batches: Iterator[Batch] | None = None
+        self._t0: float | None = None
+
+    def progress(self, step: int) -> float:
+        """Share of the budget spent: the larger of the wall-time share (when a time budget
+        was given) and the ``max_steps`` share; 0 without either (constant after warm-up)."""
+        shares = [0.0]
+        if self.budget_seconds is not None and self._t0 is not None:
+            shares.append((time.monotonic() - self._t0) / self.budget_seconds)
+        if self.max_steps:
+            shares.append(step / self.max_steps)
+        return max(shares)
 
     def _mask(self, batch: Batch) -> torch.Tensor:
         b, t = batch.targets.shape
@@ -99,9 +119,10 @@ class PretrainTrainable:
         """One optimiser step on the batch of ``step`` -> loss, masked accuracy, lr."""
         if self._batches is None:
             self._batches = step_loader(self.dataset, step)
+            self._t0 = time.monotonic()
         batch = next(self._batches)
         assert batch.step == step, f"loader gave step {batch.step} for step {step}"
-        lr = self.cfg.lr_at(step)
+        lr = self.cfg.lr_at(step, self.progress(step))
         for group in self.opt.param_groups:
             group["lr"] = lr
         wav = batch.wav.to(self.device, non_blocking=True)
