@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..data.manifest import ManifestItem
+from . import SSLError
 from .targets import FrameTargets
 
 __all__ = ["BatchConfig", "Batch", "BatchPlan", "StepDataset", "step_loader"]
@@ -102,7 +103,8 @@ class StepDataset(torch.utils.data.Dataset):
         index = {item_id: i for i, item_id in enumerate(targets.item_ids)}
         self.items = [it for it in items if it.id in index and it.duration >= cfg.min_seconds]
         if not self.items:
-            raise ValueError(f"no item with targets lasts at least {cfg.min_seconds} s")
+            raise SSLError(f"no item with targets lasts at least {cfg.min_seconds} s "
+                           "(-o min_seconds=... lowers the limit)")
         self.target_index = [index[it.id] for it in self.items]
         self.targets = targets
         self.n_frames = n_frames

@@ -2,12 +2,16 @@
 
 Iteration 1 clusters MFCC + deltas with the project's k-means; iteration i > 1 clusters a
 layer of iteration i - 1's model (``target_layer``; default the middle transformer layer,
-as HuBERT-base iteration 2 used layer 6 of 12). Each iteration trains a model **from
-scratch** by default (``init="scratch"``), as in the paper: the new targets are the point
-of the iteration, and a fresh model is not anchored to what it learned from MFCC clusters;
-it also keeps every saved iteration a clean function of its targets. ``init="continue"``
-starts from the previous iteration's weights (a fresh head, since the clusters changed) for
-budgets too small to train twice.
+as HuBERT-base iteration 2 used layer 6 of 12).
+
+Iteration 2 **continues** from iteration 1's weights by default (``init="continue"``: the
+transformer and conv encoder are kept, the head and cluster embeddings start fresh since
+the clusters changed). The paper trains each iteration from scratch, which is the right
+choice when each iteration can be trained to convergence; with minutes of CPU time it
+cannot, and a fresh model would spend its share of the budget relearning the waveform front
+end. Measured on the 3-minute synthetic corpus (2 x 4 CPU-minutes, k = 100, best layer's
+PNMI on training / held-out speakers): continue 0.567 / 0.560, scratch 0.546 / 0.549.
+``init="scratch"`` gives the paper's recipe for long runs.
 
 Layout of ``out``::
 
@@ -72,7 +76,7 @@ class RecipeConfig:
     batch: BatchConfig = field(default_factory=BatchConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     target_layer: int | None = None
-    init: str = "scratch"
+    init: str = "continue"
     seed: int = 0
     device: str = "cpu"
     kmeans_max_vectors: int = 100_000

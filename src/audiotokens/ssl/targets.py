@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data.manifest import ManifestItem
+from . import SSLError
 
 __all__ = ["FrameTargets", "align_frames", "compute_targets"]
 
@@ -125,6 +126,6 @@ def compute_targets(tokenizer: object, items: Sequence[ManifestItem],
             chunks.append(align_frames(codes, frames).astype(np.int32))
             kept.append(item.id)
     if not chunks:
-        raise ValueError("no readable item is long enough to give one target frame")
+        raise SSLError("no readable item is long enough to give one target frame")
     offsets = np.concatenate([[0], np.cumsum([len(c) for c in chunks])]).astype(np.int64)
     return FrameTargets(np.concatenate(chunks), offsets, kept, k, source)
