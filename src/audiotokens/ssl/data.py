@@ -26,6 +26,7 @@ __all__ = ["BatchConfig", "Batch", "BatchPlan", "StepDataset", "step_loader"]
 
 SAMPLE_RATE = 16000
 HOP = 320  # samples per model frame (50 frames/s)
+BUCKET_RATIO = 0.7
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,9 @@ class Batch:
 
 class BatchPlan:
     """Length buckets of item indices: sort by duration, then fill each batch while
-    ``n_items * min(shortest, max_crop)`` stays within ``batch_seconds``."""
+    ``n_items * min(shortest, max_crop)`` stays within ``batch_seconds`` and the shortest
+    keeps at least ``BUCKET_RATIO`` of the first item's crop (so cropping to the shortest
+    throws little audio away)."""
 
     def __init__(self, durations: Sequence[float], cfg: BatchConfig) -> None:
         order = np.argsort(-np.asarray(durations, dtype=np.float64), kind="stable")
@@ -75,7 +78,9 @@ class BatchPlan:
         current: list[int] = []
         for i in order.tolist():
             crop = min(cfg.max_crop_seconds, float(durations[i]))
-            if current and (len(current) + 1) * crop > cfg.batch_seconds:
+            first = min(cfg.max_crop_seconds, float(durations[current[0]])) if current else 0.0
+            if current and ((len(current) + 1) * crop > cfg.batch_seconds
+                            or crop < BUCKET_RATIO * first):
                 self.batches.append(current)
                 current = []
             current.append(i)
