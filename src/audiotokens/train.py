@@ -100,11 +100,16 @@ def run_loop(
     checkpoint: Path | None = None,
     on_log: Callable[[int, dict[str, float]], None] | None = None,
     progress_desc: str | None = "training",
+    write_checkpoint: bool = True,
+    agree: Callable[[bool], bool] | None = None,
 ) -> LoopResult:
     """Train until a budget is spent; resume from ``checkpoint`` if it exists.
 
     The checkpoint is written atomically every ``checkpoint_every`` steps and at the end, and
     read back with ``torch.load(weights_only=True)`` (no arbitrary unpickling).
+    Data-parallel runs: every process reads the checkpoint, only the one with
+    ``write_checkpoint`` writes it, and ``agree`` (e.g. an all-reduce) turns each process's
+    "time is left" into one decision for all, so no process stops a step before the others.
     """
     seed_everything(cfg.seed)
     start_step = 0
@@ -117,15 +122,18 @@ def run_loop(
     t0 = time.monotonic()
     deadline = None if cfg.max_minutes is None else t0 + 60.0 * cfg.max_minutes
     step = start_step
+
+    def time_left() -> bool:
+        local = deadline is None or time.monotonic() < deadline
+        return local if agree is None else agree(local)
+
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("step {task.completed}"),
                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn())
     with Progress(*columns, disable=progress_desc is None, transient=True) as bar:
         task = bar.add_task(progress_desc or "", total=cfg.max_steps, completed=step, metrics="")
-        while (cfg.max_steps is None or step < cfg.max_steps) and (
-            deadline is None or time.monotonic() < deadline
-        ):
+        while (cfg.max_steps is None or step < cfg.max_steps) and time_left():
             metrics = trainable.train_step(step)
             step += 1
             if step % cfg.log_every == 0 or step == cfg.max_steps:
@@ -134,8 +142,8 @@ def run_loop(
                     on_log(step, metrics)
                 text = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
                 bar.update(task, completed=step, metrics=text)
-            if checkpoint is not None and step % cfg.checkpoint_every == 0:
+            if write_checkpoint and checkpoint is not None and step % cfg.checkpoint_every == 0:
                 _save_checkpoint(checkpoint, trainable, step)
-    if checkpoint is not None and step > start_step:
+    if write_checkpoint and checkpoint is not None and step > start_step:
         _save_checkpoint(checkpoint, trainable, step)
     return LoopResult(steps=step, seconds=time.monotonic() - t0, history=history)

@@ -14,6 +14,7 @@ from . import info as _info
 from . import llm as _llm
 from . import report as _report
 from . import resynth as _resynth
+from . import ssl as _ssl
 from . import study as _study
 from . import tokens as _tokens
 
@@ -27,7 +28,8 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (_info, _data, _report, _tokens, _resynth, _bench, _analyze, _llm, _study):
+for _module in (_info, _data, _report, _tokens, _resynth, _bench, _analyze, _llm, _ssl,
+                _study):
     _module.register(app)
 
 
@@ -37,10 +39,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ..bench.db import ResultsDBError
     from ..bench.runner import BenchError
     from ..data.manifest import ManifestError
+    from ..ssl import SSLError
     from ..tokenizers.base import TokenizerError
 
-    return (AnalysisError, AudioError, BenchError, ManifestError, ResultsDBError, TokenizerError,
-            FileNotFoundError, NotADirectoryError, FileExistsError)
+    return (AnalysisError, AudioError, BenchError, ManifestError, ResultsDBError, SSLError,
+            TokenizerError, FileNotFoundError, NotADirectoryError, FileExistsError)
 
 
 def main(argv: list[str] | None = None) -> None:

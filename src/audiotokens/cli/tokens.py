@@ -124,11 +124,12 @@ def _layers(value: str | None) -> list[int] | None:
 
 def fit(
     tokenizer: str = typer.Argument(..., help="A registered name (see `audiotokens list`), a "
-                                    "saved tokenizer folder to fit further, or `vocoder`."),
+                                    "saved tokenizer folder to fit further, `vocoder`, or "
+                                    "`ssl` (pretrain a HuBERT here)."),
     target: str | None = typer.Argument(None, help="With `fit vocoder`: the saved tokenizer "
                                         "folder to train a unit vocoder for."),
-    manifest: Path = typer.Option(..., "--manifest", "-m", help="JSONL manifest of the audio "
-                                  "to fit on."),
+    manifests: list[Path] = typer.Option(..., "--manifest", "-m", help="JSONL manifest of "
+                                         "the audio to fit on (`fit ssl`: repeatable)."),
     out: Path | None = typer.Option(None, "--out", help="Folder to save the fitted tokenizer "
                                     "in (`fit vocoder`: default the tokenizer folder)."),
     k: int | None = typer.Option(None, "--k", help="Clusters per codebook (k-means tokenizers)."),
@@ -144,6 +145,8 @@ def fit(
                                          "training (no step cap unless -o max_steps=N)."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (k-means tokenizers, "
                                     "rvq, vocoder)."),
+    iterations: int | None = typer.Option(None, "--iterations", help="`fit ssl`: HuBERT "
+                                          "iterations (default 2)."),
     device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1, mps."),
     option: list[str] = typer.Option([], "--option", "-o", help="Any other option, key=value "
                                       "(repeatable); goes to the config or to fit."),
@@ -165,6 +168,10 @@ def fit(
           --minutes 60 --device cuda
       audiotokens fit mel-kmeans -m train.jsonl --out runs/mel \\
           -o max_vectors=200000
+      audiotokens fit ssl -m data/synth/all.jsonl --out runs/ssl --minutes 6
+
+    `fit ssl` pretrains a small HuBERT on the manifests (see `audiotokens
+    ssl --help`); re-running the same command resumes it.
     """
     from rich.console import Console
 
@@ -175,8 +182,23 @@ def fit(
         raise typer.BadParameter(f"must be one of {', '.join(BITRATES)}, got {bitrate!r}",
                                  param_hint="--bitrate")
     _check_device(device)
-    if not manifest.is_file():
-        raise FileNotFoundError(f"{manifest}: manifest not found")
+    for path in manifests:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: manifest not found")
+    if tokenizer == "ssl":
+        from .ssl import fit_ssl_command
+
+        flags = {"k": k, "minutes": minutes, "iterations": iterations, "seed": seed,
+                 "device": device, "layers": layers, "model": model, "bitrate": bitrate,
+                 "codebooks": codebooks, "target": target}
+        fit_ssl_command(manifests, out, flags, parse_options(option))
+        return
+    if iterations is not None:
+        raise typer.BadParameter("only `fit ssl` takes --iterations", param_hint="--iterations")
+    if len(manifests) != 1:
+        raise typer.BadParameter(f"`fit {tokenizer}` takes one manifest, got {len(manifests)} "
+                                 "(only `fit ssl` takes several)", param_hint="--manifest")
+    manifest = manifests[0]
     if tokenizer == "vocoder":
         if target is None:
             raise typer.BadParameter("name the saved tokenizer folder: audiotokens fit vocoder "

@@ -1,0 +1,13 @@
+"""Self-supervised pretraining here: the HuBERT recipe (MFCC k-means targets, masked
+prediction, then targets from the model's own layer) on the project's manifests, training
+loop and k-means. ``audiotokens fit ssl`` runs it; the saved models load in plain
+``transformers.HubertModel`` and in the ``hubert`` tokenizer."""
+
+from __future__ import annotations
+
+__all__ = ["SSLError"]
+
+
+class SSLError(ValueError):
+    """A pretraining run cannot go on (bad settings for an existing run folder, no usable
+    audio); the message names the folder or file and the fix."""
