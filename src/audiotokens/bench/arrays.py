@@ -26,7 +26,7 @@ class StoreArrays(Mapping[str, np.ndarray]):
     """Item id -> int64 ids [T, C] (token store) or float32 features [T, F] (features store),
     for the ``ids`` given (default: every stored item). Row groups are decoded when one of
     their items is read; at most ``cache_mb`` MiB of decoded arrays (and at least the group
-    being read) are kept. Returned arrays are read-only."""
+    being read) are kept. Returned arrays are shared with the cache: do not modify them."""
 
     def __init__(self, store: TokenStore, ids: Iterable[str] | None = None,
                  cache_mb: float = DEFAULT_CACHE_MB) -> None:
@@ -81,7 +81,6 @@ class StoreArrays(Mapping[str, np.ndarray]):
         group: dict[str, np.ndarray] = {}
         for item_id, arr in self.store.read_group(*where):
             if self._where.get(item_id) == where:
-                arr.flags.writeable = False
                 group[item_id] = arr
         self.groups_read += 1
         self._cache[where] = group
