@@ -205,7 +205,17 @@ class EncodedItems:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-SHARD_ITEMS = 512  # items per shard of the benchmark's stores
+SHARD_MB = 16.0  # decoded size of the items an encode holds before committing a shard
+
+
+def shard_items(source: FeatureSource, items: list[ManifestItem]) -> int:
+    """Items per shard so that a shard's decoded arrays (int64 ids or float32 features, at
+    the items' mean manifest duration) take about :data:`SHARD_MB` MiB; 16 to 4096."""
+    spec = source.spec
+    width = len(spec.vocab_sizes) * 8 if spec.kind == "tokens" else spec.n_features * 4
+    mean_seconds = sum(it.duration for it in items) / max(1, len(items))
+    per_item = max(1.0, mean_seconds * spec.frame_rate * width)
+    return int(min(4096, max(16, SHARD_MB * 2 ** 20 / per_item)))
 
 
 def store_folder(cache_dir: Path, source: FeatureSource, corpus: str = "") -> Path:
@@ -316,7 +326,7 @@ def encode_items(source: FeatureSource, items: list[ManifestItem],
         todo = [it for it in items if it.id not in done and it.id not in failed]
         if todo:
             summary = encode_to_store(source_encoder(source), todo, store, progress=False,
-                                      shard_items=SHARD_ITEMS, workers=2)
+                                      shard_items=shard_items(source, todo), workers=2)
             n_encoded = summary.encoded + len(summary.failed)
     wanted = {it.id for it in items}
     skipped = {k: v for k, v in _recorded_failures(store).items() if k in wanted}
