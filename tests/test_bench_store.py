@@ -16,6 +16,7 @@ from audiotokens.bench.runner import BenchConfig, BenchError, run_benchmark
 from audiotokens.bench.tasks import make_task
 from audiotokens.bench.tasks.base import collate
 from audiotokens.bench.tasks.loop import TrainConfig, _HeadTrainer
+from audiotokens.cli import main
 from audiotokens.data.manifest import ManifestItem, read_manifest, write_manifest
 from audiotokens.encode import encode_manifest
 from audiotokens.store import ROW_GROUP_ITEMS, TokenStore
@@ -56,12 +57,19 @@ def test_bench_on_a_store_from_encode_gives_the_results_of_encoding_itself(
 
 
 def test_a_store_of_another_tokenizer_or_missing_items_is_one_clear_error(
-        synth_root: Path, energy_dir: Path, tmp_path: Path) -> None:
+        synth_root: Path, energy_dir: Path, tmp_path: Path, capsys) -> None:
     other = EnergyTokenizer(EnergyConfig(k=5))
     encode_manifest(other, synth_root / "all.jsonl", tmp_path / "other", progress=False)
     with pytest.raises(BenchError, match="checksum") as wrong:
         _bench(tmp_path / "a", synth_root, energy_dir, tokens=tmp_path / "other")
     assert "\n" not in str(wrong.value) and str(tmp_path / "other") in str(wrong.value)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as cli:  # the CLI: one line on stderr, exit status 2
+        main(["bench", "--data", str(synth_root), "--out", str(tmp_path / "cli"), "-t",
+              str(energy_dir), "--tasks", "prosody-proxy", "--steps", "2", "--jobs", "1",
+              "--tokens", str(tmp_path / "other")])
+    err = capsys.readouterr().err.strip()
+    assert cli.value.code == 2 and len(err.splitlines()) == 1 and "checksum" in err
 
     items = read_manifest(synth_root / "all.jsonl")
     few = write_manifest(items[:5], tmp_path / "few.jsonl")

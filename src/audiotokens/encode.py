@@ -258,8 +258,7 @@ def encode_manifest(
     """
     from .data.manifest import read_manifest
 
-    if not max_seconds > 0:
-        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    _check_settings(shard_items, prefetch, workers, max_seconds)
     chunking = chunking or ChunkConfig()
     start = time.perf_counter()
     items = read_manifest(manifest_path)
@@ -273,6 +272,14 @@ def encode_manifest(
                               chunk_seconds=chunking.chunk_seconds, max_seconds=max_seconds)
     summary.wall_seconds = time.perf_counter() - start
     return summary
+
+
+def _check_settings(shard_items: int, prefetch: int, workers: int, max_seconds: float) -> None:
+    if min(shard_items, prefetch, workers) < 1:
+        raise ValueError(f"shard_items, prefetch and workers must be >= 1, got "
+                         f"{shard_items}, {prefetch}, {workers}")
+    if not max_seconds > 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
 
 
 def encode_to_store(
@@ -295,11 +302,7 @@ def encode_to_store(
     :func:`encode_manifest` for the other settings). Failures are appended to the store's
     ``errors.jsonl`` (never cleared here) and listed in the summary.
     """
-    if min(shard_items, prefetch, workers) < 1:
-        raise ValueError(f"shard_items, prefetch and workers must be >= 1, got "
-                         f"{shard_items}, {prefetch}, {workers}")
-    if not max_seconds > 0:
-        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    _check_settings(shard_items, prefetch, workers, max_seconds)
     start = time.perf_counter()
     store.remove_temp_files()
     done = store.done_ids()
