@@ -48,7 +48,7 @@ STORE_VERSION = 1
 INT16_MAX_VOCAB = 32767
 STORE_KINDS = ("tokens", "features")
 FEATURE_DTYPE = "float16"
-ROW_GROUP_ITEMS = 64  # items per Parquet row group: the unit a lazy reader decodes
+ROW_GROUP_ITEMS = 16  # items per Parquet row group: the unit a lazy reader decodes
 _COLUMNS = {"tokens": ("n_codebooks", "tokens"), "features": ("n_features", "features")}
 
 
