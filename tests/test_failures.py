@@ -113,7 +113,7 @@ def test_encode_items_reports_items_shorter_than_one_frame(mel, tmp_path) -> Non
     source = TokenizerSource(mel)
     enc = encode_items(source, items, tmp_path / "cache")
     assert set(enc.arrays) == {"ok"} and set(enc.skipped) == {"tiny"}
-    assert "shorter than one mel-kmeans frame" in enc.skipped["tiny"]
+    assert "shorter than one frame" in enc.skipped["tiny"] and "tiny.wav" in enc.skipped["tiny"]
     cached = encode_items(source, items, tmp_path / "cache")
     assert cached.n_encoded == 0 and cached.skipped == enc.skipped and set(cached.arrays) == {"ok"}
 

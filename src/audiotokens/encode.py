@@ -6,6 +6,10 @@ current one is encoded; a shard is committed every ``shard_items`` items. A bad 
 recorded in ``errors.jsonl`` and skipped, never aborting the run; re-running the same job
 skips the ids already committed. Items longer than the chunk length are streamed from disk
 and encoded in overlapping chunks (:mod:`audiotokens.longform`), so memory stays bounded.
+
+:func:`encode_to_store` is the loop itself over any :class:`Encoder` (a tokenizer's, from
+:func:`tokenizer_encoder`, or a continuous feature source's) and an open store; the
+benchmark encodes its items through it.
 """
 
 from __future__ import annotations
@@ -24,12 +28,16 @@ import numpy as np
 
 from .longform import ChunkConfig
 from .store import TokenStore
+from .tokenizers.base import Tokens
 
 if TYPE_CHECKING:
     from .data.manifest import ManifestItem
-    from .tokenizers.base import Tokenizer, Tokens
+    from .tokenizers.base import Tokenizer
 
-__all__ = ["EncodeSummary", "encode_manifest", "plan_batches", "DEFAULT_MAX_SECONDS"]
+__all__ = ["EncodeSummary", "Encoder", "encode_manifest", "encode_to_store", "tokenizer_encoder",
+           "plan_batches", "DEFAULT_MAX_SECONDS"]
+
+Encoded = Tokens | np.ndarray  # one item: Tokens [T, C] or a float feature array [T, F]
 
 DEFAULT_MAX_SECONDS = 24 * 3600.0  # longest item encode accepts (long ones are chunked)
 
@@ -59,15 +67,51 @@ class EncodeSummary:
         return self.store / "errors.jsonl"
 
 
+@dataclass(frozen=True)
+class Encoder:
+    """What :func:`encode_to_store` runs. ``encode_batch``: mono float32 signals [N_i] at
+    ``sample_rate`` Hz -> one item each (Tokens [T, C] or float [T, F]), raising on a bad
+    batch; ``encode_long``: one long file's path -> its item, streamed (None: every item is
+    loaded whole and batched); ``frame_rate`` in frames per second."""
+
+    sample_rate: int
+    frame_rate: float
+    encode_batch: Callable[[list[np.ndarray]], list[Encoded]]
+    encode_long: Callable[[str], Encoded] | None = None
+
+
+def tokenizer_encoder(tok: Tokenizer, chunking: ChunkConfig | None = None,
+                      max_seconds: float = DEFAULT_MAX_SECONDS) -> Encoder:
+    """``tok`` as an :class:`Encoder`: batched ``encode_batch`` (each item validated) and
+    long files streamed in ``chunking`` chunks."""
+    from .longform import encode_file
+
+    sample_rate, chunks = tok.info.sample_rate, chunking or ChunkConfig()
+
+    def batch(samples: list[np.ndarray]) -> list[Encoded]:
+        return list(_checked_items(tok.encode_batch(samples, sample_rate), len(samples)))
+
+    def long(path: str) -> Encoded:
+        tokens = encode_file(tok, path, chunks, max_seconds=max_seconds)
+        tokens.validate()
+        return tokens
+
+    return Encoder(sample_rate, tok.info.frame_rate, batch, long)
+
+
+def _n_frames(value: Encoded) -> int:
+    return value.n_frames if isinstance(value, Tokens) else int(np.shape(value)[0])
+
+
 @dataclass
 class _Loaded:
-    """One manifest item after loading: samples, or tokens already encoded from a stream
+    """One manifest item after loading: samples, or its item already encoded from a stream
     (long items, ``seconds`` of audio), or the reason it could not be loaded."""
 
     item: ManifestItem
     samples: np.ndarray | None = None
     error: str = ""
-    tokens: Tokens | None = None
+    tokens: Encoded | None = None
     seconds: float = 0.0
 
 
@@ -128,39 +172,42 @@ def _prefetched(batches: list[list[ManifestItem]], sample_rate: int, depth: int,
                     future.cancel()
 
 
-def _encode_loaded(tok: Tokenizer, loaded: list[_Loaded],
-                   sample_rate: int) -> list[tuple[_Loaded, Tokens | None, str]]:
+def _encode_loaded(enc: Encoder, loaded: list[_Loaded]
+                   ) -> list[tuple[_Loaded, Encoded | None, str]]:
     """Encode a batch; if the batch call fails, retry item by item to isolate the bad one."""
     good = [x for x in loaded if x.samples is not None]
-    results: list[tuple[_Loaded, Tokens | None, str]] = [
+    results: list[tuple[_Loaded, Encoded | None, str]] = [
         (x, x.tokens, x.error) for x in loaded if x.samples is None]
     if not good:
         return results
     try:
-        items = _checked_items(tok.encode_batch([x.samples for x in good], sample_rate), len(good))
-        return results + [_no_frames(x, t, sample_rate) for x, t in zip(good, items, strict=True)]
+        items = _checked_count(enc.encode_batch([x.samples for x in good]), len(good))
+        return results + [_no_frames(x, t, enc) for x, t in zip(good, items, strict=True)]
     except Exception as err:
         if len(good) == 1:
             return results + [(good[0], None, _reason(err))]
     for x in good:  # the batch failed: isolate the bad item(s)
         try:
-            (tokens,) = _checked_items(tok.encode_batch([x.samples], sample_rate), 1)
-            results.append(_no_frames(x, tokens, sample_rate))
+            (tokens,) = _checked_count(enc.encode_batch([x.samples]), 1)
+            results.append(_no_frames(x, tokens, enc))
         except Exception as err:
             results.append((x, None, _reason(err)))
     return results
 
 
-def _streamed(tok: Tokenizer, items: list[ManifestItem], chunking: ChunkConfig,
-              max_seconds: float) -> Iterator[list[_Loaded]]:
-    """Long items, one at a time: streamed from disk and encoded in chunks."""
-    from .longform import encode_file
+def _checked_count(items: list[Encoded], expected: int) -> list[Encoded]:
+    if len(items) != expected:
+        raise RuntimeError(f"encoder returned {len(items)} items for a batch of {expected}")
+    return items
 
+
+def _streamed(enc: Encoder, items: list[ManifestItem]) -> Iterator[list[_Loaded]]:
+    """Long items, one at a time: streamed from disk and encoded in chunks."""
+    assert enc.encode_long is not None or not items
     for item in items:
         try:
-            tokens = encode_file(tok, item.path, chunking, max_seconds=max_seconds)
-            tokens.validate()
-            yield [_Loaded(item, tokens=tokens, seconds=tokens.n_frames / tok.info.frame_rate)]
+            tokens = enc.encode_long(item.path)  # type: ignore[misc]
+            yield [_Loaded(item, tokens=tokens, seconds=_n_frames(tokens) / enc.frame_rate)]
         except Exception as err:  # any per-item failure is reported, never fatal
             yield [_Loaded(item, error=_reason(err))]
 
@@ -174,15 +221,15 @@ def _checked_items(batch: Tokens, expected: int) -> list[Tokens]:
     return items
 
 
-def _no_frames(x: _Loaded, tokens: Tokens, sample_rate: int
-               ) -> tuple[_Loaded, Tokens | None, str]:
+def _no_frames(x: _Loaded, tokens: Encoded, enc: Encoder
+               ) -> tuple[_Loaded, Encoded | None, str]:
     """An item whose audio gave no frame (shorter than one) is a failure with its reason,
     not an empty or made-up entry in the store."""
-    if tokens.n_frames > 0:
+    if _n_frames(tokens) > 0:
         return x, tokens, ""
-    seconds = 0.0 if x.samples is None else len(x.samples) / sample_rate
+    seconds = 0.0 if x.samples is None else len(x.samples) / enc.sample_rate
     return x, None, (f"{seconds:.3f} s is shorter than one frame "
-                     f"({tokens.info.frame_rate:g} frames/s): no tokens")
+                     f"({enc.frame_rate:g} frames/s): no tokens")
 
 
 def encode_manifest(
@@ -211,35 +258,70 @@ def encode_manifest(
     """
     from .data.manifest import read_manifest
 
+    _check_settings(shard_items, prefetch, workers, max_seconds)
+    chunking = chunking or ChunkConfig()
+    start = time.perf_counter()
+    items = read_manifest(manifest_path)
+    store = TokenStore.create(out_dir, tok)
+    store.clear_errors()
+    if device is not None:
+        tok.to(device)
+    summary = encode_to_store(tokenizer_encoder(tok, chunking, max_seconds), items, store,
+                              batch_seconds=batch_seconds, shard_items=shard_items,
+                              prefetch=prefetch, workers=workers, progress=progress,
+                              chunk_seconds=chunking.chunk_seconds, max_seconds=max_seconds)
+    summary.wall_seconds = time.perf_counter() - start
+    return summary
+
+
+def _check_settings(shard_items: int, prefetch: int, workers: int, max_seconds: float) -> None:
     if min(shard_items, prefetch, workers) < 1:
         raise ValueError(f"shard_items, prefetch and workers must be >= 1, got "
                          f"{shard_items}, {prefetch}, {workers}")
     if not max_seconds > 0:
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
-    chunking = chunking or ChunkConfig()
+
+
+def encode_to_store(
+    enc: Encoder,
+    items: list[ManifestItem],
+    store: TokenStore,
+    *,
+    batch_seconds: float = 60.0,
+    shard_items: int = 1000,
+    prefetch: int = 2,
+    workers: int = 4,
+    progress: bool = True,
+    chunk_seconds: float = ChunkConfig().chunk_seconds,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+) -> EncodeSummary:
+    """Encode the ``items`` not yet in ``store`` with ``enc`` and commit them as shards.
+
+    Items whose manifest duration exceeds ``chunk_seconds`` go to ``enc.encode_long`` when it
+    has one; the others are loaded (resampled to ``enc.sample_rate``) and batched (see
+    :func:`encode_manifest` for the other settings). Failures are appended to the store's
+    ``errors.jsonl`` (never cleared here) and listed in the summary.
+    """
+    _check_settings(shard_items, prefetch, workers, max_seconds)
     start = time.perf_counter()
-    items = read_manifest(manifest_path)
-    store = TokenStore.create(out_dir, tok)
     store.remove_temp_files()
-    store.clear_errors()
     done = store.done_ids()
     todo = [it for it in items if it.id not in done]
     summary = EncodeSummary(store=store.folder, total=len(items),
                             skipped_done=len(items) - len(todo))
-    if device is not None:
-        tok.to(device)
-    sample_rate = tok.info.sample_rate
-    short = [it for it in todo if it.duration <= chunking.chunk_seconds]
-    long = [it for it in todo if it.duration > chunking.chunk_seconds]
+    sample_rate = enc.sample_rate
+    streams = enc.encode_long is not None
+    short = [it for it in todo if not streams or it.duration <= chunk_seconds]
+    long = [it for it in todo if streams and it.duration > chunk_seconds]
     plan = plan_batches([it.duration for it in short], batch_seconds)
     batches = [[short[i] for i in idx] for idx in plan]
-    pending: list[tuple[str, Tokens]] = []
+    pending: list[tuple[str, Encoded]] = []
     with _progress_bar(progress, sum(it.duration for it in todo)) as advance:
         try:
             loaded_batches = _prefetched(batches, sample_rate, prefetch, workers, max_seconds)
-            for loaded in chain(loaded_batches, _streamed(tok, long, chunking, max_seconds)):
+            for loaded in chain(loaded_batches, _streamed(enc, long)):
                 summary.batches += 1
-                for x, tokens, reason in _encode_loaded(tok, loaded, sample_rate):
+                for x, tokens, reason in _encode_loaded(enc, loaded):
                     if tokens is None:
                         summary.failed.append((x.item.id, reason))
                         store.append_error(x.item.id, x.item.path, reason)

@@ -4,8 +4,15 @@ Layout::
 
     tokenizer.json        name, info, checksum of the tokenizer, token dtype, created time
     shard-00000-<r>.parquet   columns id (string), n_frames (int32), n_codebooks (int16),
-                          tokens (list<int16> or list<int32>, [T, C] flattened row-major)
+                          tokens (list<int16> or list<int32>, [T, C] flattened row-major),
+                          in row groups of ROW_GROUP_ITEMS items (read one group at a time)
     errors.jsonl          items that failed in the latest encode run: id, path, reason
+
+A *features* store (``"kind": "features"`` in the header; made by :meth:`TokenStore.create_features`
+for a continuous source such as log-mel) has the same layout with columns ``n_features``
+(int16) and ``features`` (list<halffloat>, [T, F] flattened row-major) instead; the header
+then holds ``n_features``, ``frame_rate`` and ``sample_rate`` instead of ``info``. A header
+without ``kind`` is a token store (every store written before features existed).
 
 A shard is written to a temp file and renamed, so a shard is either fully there or absent.
 The finished ids (what makes an encode job resumable) are the ids in committed shards: there
@@ -32,12 +39,17 @@ if TYPE_CHECKING:
 
     from .tokenizers.base import Tokenizer
 
-__all__ = ["StoreError", "StoreCheck", "TokenStore", "TOKENIZER_FILE", "ERRORS_FILE"]
+__all__ = ["StoreError", "StoreCheck", "TokenStore", "TOKENIZER_FILE", "ERRORS_FILE",
+           "STORE_KINDS", "ROW_GROUP_ITEMS"]
 
 TOKENIZER_FILE = "tokenizer.json"
 ERRORS_FILE = "errors.jsonl"
 STORE_VERSION = 1
 INT16_MAX_VOCAB = 32767
+STORE_KINDS = ("tokens", "features")
+FEATURE_DTYPE = "float16"
+ROW_GROUP_ITEMS = 16  # items per Parquet row group: the unit a lazy reader decodes
+_COLUMNS = {"tokens": ("n_codebooks", "tokens"), "features": ("n_features", "features")}
 
 
 class StoreError(TokenizerError):
@@ -64,8 +76,15 @@ class TokenStore:
     def __init__(self, folder: Path, header: dict[str, Any]) -> None:
         self.folder = folder
         self.header = header
-        self.info = TokenizerInfo.from_dict(header["info"])
-        self.dtype = header["token_dtype"]
+        self.kind: str = header.get("kind", "tokens")
+        if self.kind == "tokens":
+            self.info: TokenizerInfo | None = TokenizerInfo.from_dict(header["info"])
+            self.dtype = header["token_dtype"]
+            self.width = self.info.n_codebooks
+        else:
+            self.info, self.dtype = None, header["feature_dtype"]
+            self.width = int(header["n_features"])
+        self._width_col, self._values_col = _COLUMNS[self.kind]
         self._index: dict[str, tuple[Path, int]] | None = None
 
     # -- opening ----------------------------------------------------------------------------
@@ -75,17 +94,42 @@ class TokenStore:
 
         An existing store made by a different tokenizer (other checksum) is refused.
         """
+        info = tokenizer.info
+        if max(info.vocab_sizes) > 2**31 - 1:
+            raise StoreError(f"vocab sizes {info.vocab_sizes} do not fit int32 token ids")
+        return cls._create(folder, {"tokenizer": tokenizer.name, "info": info.to_dict(),
+                                    "checksum": tokenizer.checksum(),
+                                    "token_dtype": _token_dtype(info)})
+
+    @classmethod
+    def create_features(cls, folder: str | Path, name: str, checksum: str, n_features: int,
+                        frame_rate: float, sample_rate: int) -> TokenStore:
+        """Open ``folder`` for writing a continuous source's float features [T, n_features]
+        (stored as float16), creating it if needed; ``checksum`` identifies the source
+        (``FeatureSource.key()``). A store of another source is refused."""
+        if n_features < 1 or not frame_rate > 0 or sample_rate < 1:
+            raise ValueError(f"n_features, frame_rate and sample_rate must be positive, got "
+                             f"{n_features}, {frame_rate}, {sample_rate}")
+        return cls._create(folder, {"kind": "features", "tokenizer": name, "checksum": checksum,
+                                    "feature_dtype": FEATURE_DTYPE, "n_features": int(n_features),
+                                    "frame_rate": float(frame_rate),
+                                    "sample_rate": int(sample_rate)})
+
+    @classmethod
+    def _create(cls, folder: str | Path, fields: dict[str, Any]) -> TokenStore:
+        """Open the store in ``folder`` if its checksum is ``fields["checksum"]``, else make
+        a new one with header ``fields`` (+ version and time)."""
         from .tokenizers.persist import atomic_write_bytes
 
         folder = Path(folder)
-        checksum = tokenizer.checksum()
+        checksum, name = fields["checksum"], fields["tokenizer"]
         if (folder / TOKENIZER_FILE).is_file():
             store = cls.open(folder)
             if store.checksum != checksum:
                 raise StoreError(
                     f"{folder}: this store holds tokens of another tokenizer "
                     f"('{store.name}', checksum {store.checksum[:12]}); the given one "
-                    f"('{tokenizer.name}') has checksum {checksum[:12]}. "
+                    f"('{name}') has checksum {checksum[:12]}. "
                     "Use a new --out folder, or delete this one to start over"
                 )
             return store
@@ -93,17 +137,8 @@ class TokenStore:
             raise StoreError(f"{folder}: is a file, expected a token store folder")
         if folder.is_dir() and any(folder.glob("*.parquet")):
             raise StoreError(f"{folder}: has Parquet files but no {TOKENIZER_FILE}")
-        info = tokenizer.info
-        if max(info.vocab_sizes) > 2**31 - 1:
-            raise StoreError(f"vocab sizes {info.vocab_sizes} do not fit int32 token ids")
-        header = {
-            "format_version": STORE_VERSION,
-            "tokenizer": tokenizer.name,
-            "info": info.to_dict(),
-            "checksum": checksum,
-            "token_dtype": _token_dtype(info),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
+        header = {"format_version": STORE_VERSION, **fields,
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         atomic_write_bytes(folder / TOKENIZER_FILE, (json.dumps(header, indent=2) + "\n").encode())
         return cls(folder, header)
 
@@ -117,11 +152,19 @@ class TokenStore:
                              "create one with `audiotokens encode`")
         try:
             header = json.loads(path.read_text())
-            for key in ("tokenizer", "info", "checksum", "token_dtype"):
+            kind = header.get("kind", "tokens")
+            if kind not in STORE_KINDS:
+                raise ValueError(f"kind must be one of {STORE_KINDS}, got {kind!r}")
+            needed = (("info", "token_dtype") if kind == "tokens" else
+                      ("feature_dtype", "n_features", "frame_rate", "sample_rate"))
+            for key in ("tokenizer", "checksum", *needed):
                 if key not in header:
                     raise ValueError(f"missing '{key}'")
-            if header["token_dtype"] not in ("int16", "int32"):
+            if kind == "tokens" and header["token_dtype"] not in ("int16", "int32"):
                 raise ValueError(f"token_dtype must be int16 or int32, got {header['token_dtype']}")
+            if kind == "features" and header["feature_dtype"] != FEATURE_DTYPE:
+                raise ValueError(f"feature_dtype must be {FEATURE_DTYPE}, got "
+                                 f"{header['feature_dtype']}")
             if header.get("format_version", 0) > STORE_VERSION:
                 raise ValueError(f"format_version {header['format_version']} is too new")
             return cls(folder, header)
@@ -139,15 +182,22 @@ class TokenStore:
         return str(self.header["checksum"])
 
     @property
+    def frame_rate(self) -> float:
+        """Frames per second of the stored arrays."""
+        return self.info.frame_rate if self.info is not None else float(self.header["frame_rate"])
+
+    @property
     def errors_path(self) -> Path:
         """``errors.jsonl`` in the store folder."""
         return self.folder / ERRORS_FILE
 
     # -- writing ----------------------------------------------------------------------------
-    def write_shard(self, items: list[tuple[str, Tokens]]) -> Path:
-        """Commit items ``(id, Tokens [T, C])`` as one new shard (temp file + rename).
+    def write_shard(self, items: list[tuple[str, Tokens | np.ndarray]]) -> Path:
+        """Commit items ``(id, Tokens [T, C])`` (a features store: ``(id, float [T, F])``)
+        as one new shard (temp file + rename), in row groups of :data:`ROW_GROUP_ITEMS`.
 
-        Returns the shard path. Ids must be new to the store; ids out of range are refused.
+        Returns the shard path. Ids must be new to the store; ids out of range (features:
+        not finite in float16) are refused.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -158,14 +208,14 @@ class TokenStore:
             raise ValueError("write_shard needs at least one item")
         index = self._lookup()
         batch_ids: set[str] = set()
-        for item_id, tokens in items:
+        for item_id, _ in items:
             if item_id in index or item_id in batch_ids:
                 raise StoreError(f"{self.folder}: id {item_id!r} is already in the store")
             batch_ids.add(item_id)
-            self._check_tokens(item_id, tokens.codes)
-        table = self._to_table(items)
+        rows = [(item_id, self._checked_array(item_id, t)) for item_id, t in items]
+        table = self._to_table(rows)
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression="zstd")
+        pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ITEMS)
         name = f"shard-{self._next_shard_number():05d}-{uuid.uuid4().hex[:8]}.parquet"
         path = self.folder / name
         atomic_write_bytes(path, sink.getvalue().to_pybytes())
@@ -173,19 +223,34 @@ class TokenStore:
             index[item_id] = (path, row)
         return path
 
-    def _to_table(self, items: list[tuple[str, Tokens]]) -> pa.Table:
+    def _checked_array(self, item_id: str, value: Tokens | np.ndarray) -> np.ndarray:
+        """The item's [T, C] ids or [T, F] features in the store's dtype, checked."""
+        arr = value.codes if isinstance(value, Tokens) else np.asarray(value)
+        if self.kind == "tokens":
+            self._check_tokens(item_id, arr)
+            return arr
+        if arr.ndim != 2 or arr.shape[1] != self.width:
+            raise StoreError(f"{self.folder}: item {item_id!r}: features must be "
+                             f"[T, {self.width}], got shape {arr.shape}")
+        half = arr.astype(self.dtype)
+        if not np.isfinite(half).all():
+            raise StoreError(f"{self.folder}: item {item_id!r}: features are not finite in "
+                             f"{self.dtype} (|x| > 65504 or NaN)")
+        return half
+
+    def _to_table(self, items: list[tuple[str, np.ndarray]]) -> pa.Table:
         import pyarrow as pa
 
-        flat = [np.ascontiguousarray(t.codes).reshape(-1) for _, t in items]
+        flat = [np.ascontiguousarray(a).reshape(-1) for _, a in items]
         offsets = np.zeros(len(items) + 1, dtype=np.int32)
         np.cumsum([len(f) for f in flat], out=offsets[1:])
         values = np.concatenate(flat).astype(self.dtype) if flat else np.zeros(0, self.dtype)
-        tokens = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+        lists = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
         return pa.table({
             "id": pa.array([i for i, _ in items], pa.string()),
-            "n_frames": pa.array([t.codes.shape[0] for _, t in items], pa.int32()),
-            "n_codebooks": pa.array([t.codes.shape[1] for _, t in items], pa.int16()),
-            "tokens": tokens,
+            "n_frames": pa.array([a.shape[0] for _, a in items], pa.int32()),
+            self._width_col: pa.array([a.shape[1] for _, a in items], pa.int16()),
+            self._values_col: lists,
         })
 
     def _next_shard_number(self) -> int:
@@ -244,12 +309,41 @@ class TokenStore:
         return item_id in self._lookup()
 
     def __iter__(self) -> Iterator[tuple[str, Tokens]]:
-        """Yield ``(id, Tokens [T, C])`` for every item, shard by shard."""
+        """Yield ``(id, Tokens [T, C])`` for every item, shard by shard (token stores)."""
+        self._need_tokens()
         for shard in self.shards():
             yield from self._read_items(shard)
 
+    def row_groups(self) -> Iterator[tuple[Path, int, list[str], np.ndarray]]:
+        """``(shard, row group, ids, n_frames int [n])`` per row group, reading only the
+        ``id`` and ``n_frames`` columns (the index a lazy reader needs)."""
+        import pyarrow.parquet as pq
+
+        for shard in self.shards():
+            table = self._read(shard, pq, ["id", "n_frames"])
+            ids, frames = table.column("id").to_pylist(), table.column("n_frames").to_numpy()
+            start = 0
+            meta = pq.ParquetFile(shard).metadata
+            for group in range(meta.num_row_groups):
+                stop = start + meta.row_group(group).num_rows
+                yield shard, group, ids[start:stop], frames[start:stop]
+                start = stop
+
+    def read_group(self, shard: Path, group: int) -> Iterator[tuple[str, np.ndarray]]:
+        """``(id, array)`` of one row group of ``shard``: int64 ids [T, C] of a token store,
+        float32 features [T, F] of a features store, checked like :meth:`validate`."""
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.ParquetFile(shard).read_row_group(group)
+        except Exception as err:  # pyarrow raises ArrowInvalid / OSError variants
+            raise StoreError(f"{shard}: unreadable row group {group} "
+                             f"({str(err).splitlines()[0]})") from None
+        yield from self._table_arrays(table, shard)
+
     def get(self, item_id: str) -> Tokens:
         """The tokens [T, C] of one item; a missing id raises KeyError naming the store."""
+        self._need_tokens()
         entry = self._lookup().get(item_id)
         if entry is None:
             raise KeyError(f"{self.folder}: no item {item_id!r}")
@@ -270,13 +364,15 @@ class TokenStore:
         seen: set[str] = set()
         items = frames = 0
         shards = self.shards()
+        import pyarrow.parquet as pq
+
         for shard in shards:
-            for item_id, tokens in self._read_items(shard):
+            for item_id, arr in self._table_arrays(self._read(shard, pq), shard):
                 if item_id in seen:
                     raise StoreError(f"{shard}: duplicate id {item_id!r}")
                 seen.add(item_id)
                 items += 1
-                frames += tokens.n_frames
+                frames += arr.shape[0]
         return StoreCheck(items=items, shards=len(shards), frames=frames)
 
     # -- internals --------------------------------------------------------------------------
@@ -303,28 +399,44 @@ class TokenStore:
 
         yield from self._table_items(self._read(shard, pq), shard)
 
+    def _need_tokens(self) -> None:
+        if self.info is None:
+            raise StoreError(f"{self.folder}: a {self.kind} store holds no tokens; read it "
+                             "with read_group()")
+
     def _table_items(self, table: pa.Table, shard: Path) -> Iterator[tuple[str, Tokens]]:
-        missing = {"id", "n_frames", "n_codebooks", "tokens"} - set(table.column_names)
+        assert self.info is not None
+        for item_id, codes in self._table_arrays(table, shard):
+            yield item_id, Tokens(codes, self.info)
+
+    def _table_arrays(self, table: pa.Table, shard: Path) -> Iterator[tuple[str, np.ndarray]]:
+        width_col, values_col = self._width_col, self._values_col
+        missing = {"id", "n_frames", width_col, values_col} - set(table.column_names)
         if missing:
             raise StoreError(f"{shard}: missing column(s) {sorted(missing)}")
         ids = table.column("id").to_pylist()
         n_frames = table.column("n_frames").to_numpy()
-        n_codebooks = table.column("n_codebooks").to_numpy()
-        tokens = table.column("tokens").combine_chunks()
-        offsets = tokens.offsets.to_numpy()
-        values = tokens.values.to_numpy(zero_copy_only=False)
+        widths = table.column(width_col).to_numpy()
+        lists = table.column(values_col).combine_chunks()
+        offsets = lists.offsets.to_numpy()
+        values = lists.values.to_numpy(zero_copy_only=False)
+        what = "ids" if self.kind == "tokens" else "values"
+        unit = "codebooks" if self.kind == "tokens" else "features"
         for i, item_id in enumerate(ids):
             flat = values[offsets[i]: offsets[i + 1]]
-            t, c = int(n_frames[i]), int(n_codebooks[i])
-            if c != self.info.n_codebooks or len(flat) != t * c:
-                raise StoreError(f"{shard}: item {item_id!r} has {len(flat)} ids for "
-                                 f"{t} frames x {c} codebooks (store has "
-                                 f"{self.info.n_codebooks} codebooks)")
-            codes = flat.reshape(t, c).astype(np.int64)
-            self._check_tokens(item_id, codes, where=shard)
-            yield item_id, Tokens(codes, self.info)
+            t, c = int(n_frames[i]), int(widths[i])
+            if c != self.width or len(flat) != t * c:
+                raise StoreError(f"{shard}: item {item_id!r} has {len(flat)} {what} for "
+                                 f"{t} frames x {c} {unit} (store has {self.width} {unit})")
+            if self.kind == "tokens":
+                codes = flat.reshape(t, c).astype(np.int64)
+                self._check_tokens(item_id, codes, where=shard)
+                yield item_id, codes
+            else:
+                yield item_id, flat.reshape(t, c).astype(np.float32)
 
     def _check_tokens(self, item_id: str, codes: np.ndarray, where: Path | None = None) -> None:
+        assert self.info is not None
         vocab = np.asarray(self.info.vocab_sizes)
         if codes.ndim != 2 or codes.shape[1] != len(vocab):
             raise StoreError(f"{where or self.folder}: item {item_id!r}: tokens must be "

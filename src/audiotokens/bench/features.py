@@ -4,29 +4,39 @@ A :class:`TokenizerSource` wraps any :class:`~audiotokens.tokenizers.base.Tokeni
 ([T, C] int64 ids); the continuous baselines are :class:`ContinuousMel` ("continuous-mel",
 [T, 80] float32 log-mel at 50 frames/s) and :class:`ContinuousSSL` ("continuous-hubert" etc.:
 the hidden states of chosen layers of an SSL model, concatenated). :func:`encode_items`
-encodes a list of manifest items once per source and corpus and keeps the result in a
-safetensors file keyed by the source's checksum and the item list, so a resumed benchmark
-never re-encodes.
+encodes a list of manifest items into a store (:mod:`audiotokens.store`: a token store for a
+tokenizer, the same kind of store with float16 features for a continuous source) through
+the corpus encoder (:func:`audiotokens.encode.encode_to_store`), once per source and corpus:
+a resumed benchmark encodes only the items the store lacks. Heads then read the items
+lazily from the shards (:class:`~audiotokens.bench.arrays.StoreArrays`). A store made
+elsewhere (``audiotokens encode`` on a cluster) can be given instead; it is checked against
+the source's checksum and the items the tasks need.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from ..audio import load_audio
 from ..data.manifest import ManifestItem
 from ..tokenizers.base import Tokenizer
+from .arrays import DEFAULT_CACHE_MB, StoreArrays
+
+if TYPE_CHECKING:
+    from ..encode import Encoder
+    from ..store import TokenStore
 
 __all__ = ["INPUT_KINDS", "CONTINUOUS_MEL", "CONTINUOUS_PREFIX", "InputSpec", "FeatureSource",
-           "TokenizerSource", "ContinuousMel", "ContinuousSSL", "EncodedItems", "encode_items"]
+           "TokenizerSource", "ContinuousMel", "ContinuousSSL", "EncodedItems", "encode_items",
+           "source_encoder", "source_store", "store_folder"]
 
 INPUT_KINDS = ("tokens", "features")
 CONTINUOUS_PREFIX = "continuous-"
@@ -182,29 +192,69 @@ class ContinuousSSL:
 
 @dataclass
 class EncodedItems:
-    """``arrays``: item id -> [T, C] int64 or [T, F] float32 (T >= 1); ``n_encoded``: items
-    encoded in this call (0 when read from the cache); ``seconds``: wall time spent;
-    ``skipped``: item id -> why it has no array (audio shorter than one frame), never given
-    made-up frames."""
+    """``arrays``: item id -> [T, C] int64 or [T, F] float32 (T >= 1), read lazily from the
+    store at ``cache_path`` (a plain dict when nothing is stored); ``n_encoded``: items
+    encoded in this call (0 when all were in the store); ``seconds``: wall time spent;
+    ``skipped``: item id -> why it has no array (e.g. audio shorter than one frame), never
+    given made-up frames."""
 
-    arrays: dict[str, np.ndarray]
+    arrays: Mapping[str, np.ndarray]
     n_encoded: int
     seconds: float
     cache_path: Path | None = None
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-# v2: items shorter than one frame are listed as skipped, not given a made-up zero frame
-_CACHE_VERSION = b"encoded-items v2\n"
+SHARD_MB = 16.0  # decoded size of the items an encode holds before committing a shard
 
 
-def _cache_path(source: FeatureSource, items: list[ManifestItem], cache_dir: Path) -> Path:
-    h = hashlib.sha256(source.key().encode())
-    h.update(_CACHE_VERSION)
-    for it in sorted(items, key=lambda it: it.id):
-        h.update(f"{it.id}\t{it.path}\n".encode())
+def shard_items(source: FeatureSource, items: list[ManifestItem]) -> int:
+    """Items per shard so that a shard's decoded arrays (int64 ids or float32 features, at
+    the items' mean manifest duration) take about :data:`SHARD_MB` MiB; 16 to 4096."""
+    spec = source.spec
+    width = len(spec.vocab_sizes) * 8 if spec.kind == "tokens" else spec.n_features * 4
+    mean_seconds = sum(it.duration for it in items) / max(1, len(items))
+    per_item = max(1.0, mean_seconds * spec.frame_rate * width)
+    return int(min(4096, max(16, SHARD_MB * 2 ** 20 / per_item)))
+
+
+def store_folder(cache_dir: Path, source: FeatureSource, corpus: str = "") -> Path:
+    """``cache_dir/<source name>-<source key>[/<corpus>]``: where ``source``'s items live."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.name)[:60]
-    return cache_dir / f"{safe}-{h.hexdigest()[:16]}.safetensors"
+    key = hashlib.sha256(source.key().encode()).hexdigest()[:16]
+    folder = cache_dir / f"{safe}-{key}"
+    return folder / re.sub(r"[^A-Za-z0-9_.-]+", "_", corpus)[:80] if corpus else folder
+
+
+def source_store(source: FeatureSource, folder: Path) -> TokenStore:
+    """Open (or create) ``source``'s store in ``folder``: a token store for a tokenizer, a
+    features store for a continuous source; one of another source raises StoreError."""
+    from ..store import TokenStore
+
+    if isinstance(source, TokenizerSource):
+        return TokenStore.create(folder, source.tokenizer)
+    spec = source.spec
+    return TokenStore.create_features(folder, source.name, source.key(), spec.n_features,
+                                      spec.frame_rate, source.sample_rate)
+
+
+def source_encoder(source: FeatureSource) -> Encoder:
+    """``source`` as an :class:`~audiotokens.encode.Encoder`: a tokenizer's batched encoder,
+    or a continuous source's per-signal ``encode`` (checked to give [T, F])."""
+    from ..encode import Encoder, tokenizer_encoder
+
+    if isinstance(source, TokenizerSource):
+        return tokenizer_encoder(source.tokenizer)
+    rate = source.sample_rate
+
+    def batch(signals: list[np.ndarray]) -> list[np.ndarray]:
+        out = [np.asarray(source.encode(x, rate)) for x in signals]
+        for arr in out:
+            if arr.ndim != 2:
+                raise ValueError(f"{source.name} returned shape {arr.shape}, want [T, F]")
+        return out  # type: ignore[return-value]
+
+    return Encoder(rate, source.spec.frame_rate, batch)  # type: ignore[arg-type]
 
 
 def _encode_one(source: FeatureSource, item: ManifestItem) -> np.ndarray | str:
@@ -219,31 +269,66 @@ def _encode_one(source: FeatureSource, item: ManifestItem) -> np.ndarray | str:
     return arr
 
 
-def encode_items(source: FeatureSource, items: list[ManifestItem],
-                 cache_dir: Path | None = None) -> EncodedItems:
-    """Encode every item's audio with ``source`` (resampled to its rate), or read the cache.
+def _recorded_failures(store: TokenStore) -> dict[str, str]:
+    """Item id -> ``"<path>: <reason>"`` from the store's ``errors.jsonl``."""
+    return {e["id"]: f"{e.get('path', '')}: {e.get('reason', 'failed')}"
+            for e in store.errors()}
 
-    Audio problems raise :class:`~audiotokens.audio.AudioError` naming the file; items
-    shorter than one frame are left out of ``arrays`` and listed in ``skipped`` (the cache
-    keeps that list in its metadata).
+
+def _given_store(source: FeatureSource, folder: Path, items: list[ManifestItem]) -> TokenStore:
+    """The store made elsewhere at ``folder``, checked: made by ``source`` (same checksum)
+    and holding (or listing as failed) every item; else a one-line StoreError."""
+    from ..store import StoreError, TokenStore
+
+    store = TokenStore.open(folder)
+    if store.checksum != source.key():
+        raise StoreError(f"{folder}: tokens of '{store.name}' (checksum {store.checksum[:12]}), "
+                         f"not of the benchmarked '{source.name}' (checksum "
+                         f"{source.key()[:12]}); encode with that tokenizer's saved folder")
+    failed = _recorded_failures(store)
+    missing = [it.id for it in items if it.id not in store and it.id not in failed]
+    if missing:
+        shown = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
+        raise StoreError(f"{folder}: lacks {len(missing)} of the {len(items)} items the tasks "
+                         f"need ({shown}); encode them into it with `audiotokens encode`")
+    return store
+
+
+def encode_items(source: FeatureSource, items: list[ManifestItem],
+                 cache_dir: Path | None = None, *, corpus: str = "",
+                 tokens: Path | None = None,
+                 cache_mb: float = DEFAULT_CACHE_MB) -> EncodedItems:
+    """Every item's array from ``source``'s store, encoding only the items it lacks.
+
+    The store is :func:`store_folder` (``cache_dir``, ``corpus``), or ``tokens``: a store
+    made elsewhere, read as it is (checked by checksum and items, never written). Without
+    either, items are encoded into a plain dict in memory. Items that failed (shorter than
+    one frame, unreadable audio: recorded in the store's ``errors.jsonl`` and not retried)
+    are left out of ``arrays`` and listed in ``skipped``. ``cache_mb`` bounds the decoded
+    row groups the lazy mapping keeps.
     """
-    from safetensors import safe_open
-    from safetensors.numpy import load_file, save
+    from ..encode import encode_to_store
 
     t0 = time.monotonic()
-    path = None if cache_dir is None else _cache_path(source, items, cache_dir)
-    if path is not None and path.is_file():
-        with safe_open(str(path), "np") as f:
-            meta = f.metadata() or {}
-        skipped = json.loads(meta.get("skipped", "{}"))
-        return EncodedItems(load_file(str(path)), 0, time.monotonic() - t0, path, skipped)
-    encoded = {it.id: _encode_one(source, it) for it in items}
-    arrays = {k: v for k, v in encoded.items() if not isinstance(v, str)}
-    skipped = {k: v for k, v in encoded.items() if isinstance(v, str)}
-    if path is not None:
-        from ..tokenizers.persist import atomic_write_bytes
-
-        blob = save({k: np.ascontiguousarray(v) for k, v in arrays.items()},
-                    metadata={"skipped": json.dumps(skipped)})
-        atomic_write_bytes(path, blob)
-    return EncodedItems(arrays, len(items), time.monotonic() - t0, path, skipped)
+    if tokens is None and cache_dir is None:
+        encoded = {it.id: _encode_one(source, it) for it in items}
+        arrays = {k: v for k, v in encoded.items() if not isinstance(v, str)}
+        skipped = {k: v for k, v in encoded.items() if isinstance(v, str)}
+        return EncodedItems(arrays, len(items), time.monotonic() - t0, None, skipped)
+    n_encoded = 0
+    if tokens is not None:
+        store = _given_store(source, Path(tokens), items)
+    else:
+        assert cache_dir is not None
+        store = source_store(source, store_folder(Path(cache_dir), source, corpus))
+        failed = _recorded_failures(store)
+        done = store.done_ids()
+        todo = [it for it in items if it.id not in done and it.id not in failed]
+        if todo:
+            summary = encode_to_store(source_encoder(source), todo, store, progress=False,
+                                      shard_items=shard_items(source, todo), workers=2)
+            n_encoded = summary.encoded + len(summary.failed)
+    wanted = {it.id for it in items}
+    skipped = {k: v for k, v in _recorded_failures(store).items() if k in wanted}
+    arrays = StoreArrays(store, wanted, cache_mb)
+    return EncodedItems(arrays, n_encoded, time.monotonic() - t0, store.folder, skipped)

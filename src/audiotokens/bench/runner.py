@@ -3,8 +3,9 @@
 Each (run, tokenizer, task, seed) cell is computed once: cells already in the DB are skipped,
 so an interrupted benchmark resumes where it stopped. Per tokenizer: build (fit when it is
 trainable and not fitted yet; the fitted one is saved under ``out/tokenizers``), encode every
-item the tasks need (cached under ``out/cache``), then train and test one head per task and
-seed. With no data given, the embedded synthetic corpus is synthesized first.
+item the tasks need into its store under ``out/cache`` (or read a store made elsewhere,
+``tokens``), then train and test one head per task and seed, reading batches from the store.
+With no data given, the embedded synthetic corpus is synthesized first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from ..data.manifest import ManifestItem, read_manifest, write_manifest
 from ..tiers import bitrate_tier
 from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
+from .arrays import DEFAULT_CACHE_MB
 from .cells import (
     CellContext,
     CellOutcome,
@@ -107,6 +109,9 @@ class BenchConfig:
     runs. ``jobs``: worker processes, one tokenizer at a time each (1: all in this process).
     ``init_embeddings``: token heads start from the tokenizer's codebook vectors (k-means
     centroids, codec codebooks) instead of random tables.
+    ``tokens``: a store made elsewhere (``audiotokens encode``) by the one tokenizer in
+    ``tokenizers``, read instead of encoding; ``cache_mb``: decoded store row groups a head's
+    data keeps in memory (see :class:`~audiotokens.bench.arrays.StoreArrays`).
     """
 
     out: Path = Path("bench_out")
@@ -127,10 +132,18 @@ class BenchConfig:
     init_embeddings: bool = False
     synth_minutes: float = 4.0
     verbose: bool = True
+    tokens: Path | None = None
+    cache_mb: float = DEFAULT_CACHE_MB
 
     def __post_init__(self) -> None:
         if self.seeds < 1 or self.jobs < 1:
             raise ValueError(f"seeds and jobs must be >= 1, got {self.seeds} and {self.jobs}")
+        if self.tokens is not None and len(self.tokenizers) != 1:
+            raise BenchError(f"--tokens {self.tokens} holds one tokenizer's tokens: name that "
+                             f"tokenizer with exactly one --tokenizers (got "
+                             f"{len(self.tokenizers)})")
+        if not self.cache_mb >= 0:
+            raise ValueError(f"cache_mb must be >= 0, got {self.cache_mb}")
         if self.max_items is not None and self.max_items < 3:
             raise ValueError(f"max_items must be >= 3, got {self.max_items}")
         object.__setattr__(self, "out", Path(self.out))
@@ -410,6 +423,15 @@ class _Runner:
         return replace(base, seed=seed, device=self.cfg.device,
                        init_embeddings=self.cfg.init_embeddings or base.init_embeddings)
 
+    def encoded(self, source: FeatureSource, corpus: str) -> Any:
+        """The :class:`~.features.EncodedItems` of the items the heads of ``corpus`` read:
+        from ``source``'s store under ``out/cache`` (one per corpus folder, encoding what it
+        lacks), or from the given ``tokens`` store."""
+        items = _corpus_items(self.data, self.tasks, corpus)
+        label = f"{corpus}-{digest(str(Path(self.corpora[corpus]).resolve()))[:8]}"
+        return encode_items(source, items, self.cfg.out / "cache", corpus=label,
+                            tokens=self.cfg.tokens, cache_mb=self.cfg.cache_mb)
+
     def run_tokenizer(self, spec: str) -> None:
         """Every pending cell of one tokenizer."""
         label = _label(spec)
@@ -436,8 +458,7 @@ class _Runner:
                     self.cells.append(skip)
                     continue
                 if task.corpus not in encoded:
-                    items = _corpus_items(self.data, self.tasks, task.corpus)
-                    encoded[task.corpus] = encode_items(source, items, self.cfg.out / "cache")
+                    encoded[task.corpus] = self.encoded(source, task.corpus)
                 run = run_token_head_cell if isinstance(task, TokenTargetTask) else run_head_cell
                 try:
                     done = encoded[task.corpus]
@@ -494,18 +515,28 @@ def _run_spec(runner: _Runner, spec: str) -> None:
     """All pending cells of one tokenizer; a tokenizer that fails to build, fit or encode
     becomes failed cells (the run goes on)."""
     from ..audio import AudioError
+    from ..store import StoreError
     from ..tokenizers.base import TokenizerError
 
     try:
         runner.run_tokenizer(spec)
+    except StoreError as err:
+        if runner.cfg.tokens is not None:  # the given store does not fit: a user error
+            raise BenchError(first_line(err)) from None
+        _failed_spec(runner, spec, err)
     except (TokenizerError, AudioError, ImportError, ValueError, RuntimeError) as err:
-        msg = first_line(err)
-        runner.console.print(f"[red]{_label(spec)} failed:[/] {msg}")
-        for task in runner.tasks:
-            for seed in range(runner.cfg.seeds):
-                if not runner.db.has_cell(runner.run, _label(spec), task.name, seed):
-                    runner.cells.append(CellOutcome(_label(spec), task.name, seed, "failed",
-                                                    error=msg))
+        _failed_spec(runner, spec, err)
+
+
+def _failed_spec(runner: _Runner, spec: str, err: BaseException) -> None:
+    """Every not-yet-done cell of ``spec`` as failed, with the error's first line."""
+    msg = first_line(err)
+    runner.console.print(f"[red]{_label(spec)} failed:[/] {msg}")
+    for task in runner.tasks:
+        for seed in range(runner.cfg.seeds):
+            if not runner.db.has_cell(runner.run, _label(spec), task.name, seed):
+                runner.cells.append(CellOutcome(_label(spec), task.name, seed, "failed",
+                                                error=msg))
 
 
 def _worker(cfg: BenchConfig, registry: Registry, spec: str) -> list[CellOutcome]:

@@ -54,6 +54,10 @@ def bench(
                                      "2000 steps, ASR 3000; --full 5000)."),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes: tokenizers run "
                              "side by side, one torch thread each on the CPU (1: one process)."),
+    tokens: Path | None = typer.Option(None, "--tokens", help="A token store made elsewhere "
+                                       "(`audiotokens encode`) by the one --tokenizers given "
+                                       "(same checksum), holding every item the tasks read; "
+                                       "read instead of encoding."),
     threads: int | None = typer.Option(None, "--threads", min=1,
                                        help="torch CPU threads (default on --device cpu: 1; "
                                        "the heads are small, and extra threads mostly contend)."),
@@ -82,7 +86,7 @@ def bench(
         train = replace(base, max_steps=steps, eval_every=min(base.eval_every, steps))
     cfg = BenchConfig(out=out, tokenizers=_split(tokenizers), tasks=wanted, seeds=seeds,
                       data=data, device=device, full=full, run=run, max_items=max_items,
-                      train=train, jobs=jobs)
+                      train=train, jobs=jobs, tokens=tokens)
     summary = run_benchmark(cfg)
     print_leaderboard(summary.db_path, summary.run, console)
     console.print(f"cells: {summary.trained} trained, {summary.count('skipped')} already done, "

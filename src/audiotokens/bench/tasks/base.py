@@ -9,7 +9,7 @@ A :class:`Task` is stateless: :meth:`Task.prepare` turns corpus items into a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,8 +78,10 @@ class Batch:
                      self.ids, self.speakers)
 
 
-def collate(items: list[ManifestItem], arrays: dict[str, np.ndarray], data: TaskData) -> Batch:
-    """Pad per-item arrays ([T, C] int64 or [T, F] float32) into one :class:`Batch`."""
+def collate(items: list[ManifestItem], arrays: Mapping[str, np.ndarray], data: TaskData
+            ) -> Batch:
+    """Pad per-item arrays ([T, C] int64 or [T, F] float32) into one :class:`Batch` (reads
+    only these items, so ``arrays`` may be a lazy store mapping)."""
     mats = [arrays[it.id] for it in items]
     lengths = torch.tensor([m.shape[0] for m in mats], dtype=torch.int64)
     x = np.zeros((len(mats), int(lengths.max()), mats[0].shape[1]), dtype=mats[0].dtype)

@@ -19,6 +19,7 @@ equal the clean ones). A tokenizer without a decoder is reported as "no-decoder"
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,24 +83,31 @@ class EnhanceTask(TokenTargetTask):
                  for it in data.items}
         return [*data.items, *twins.values()]
 
-    def bind(self, data: TaskData, arrays: dict[str, np.ndarray],
+    def bind(self, data: TaskData, arrays: Mapping[str, np.ndarray],
              spec: InputSpec | None = None) -> Bound:
         """Inputs: the noisy tokens; targets: each item's clean tokens [T, C], cut or padded
         (with ``IGNORE_INDEX``) to its noisy tokens' length."""
-        targets: dict[str, int | list[int] | np.ndarray] = {}
-        for it in data.items:
-            noisy, clean = arrays[it.id], arrays.get(clean_id(it))
-            if clean is None:
-                raise ValueError(f"task {self.name}: clean tokens of {it.id} were not encoded")
+        from ..arrays import MappedArrays
+
+        clean_of = {it.id: clean_id(it) for it in data.items}
+        for item_id, clean in clean_of.items():
+            if clean not in arrays:
+                raise ValueError(f"task {self.name}: clean tokens of {item_id} were not encoded")
+
+        def target(item_id: str) -> np.ndarray:  # computed per batch, never all at once
+            noisy, clean = arrays[item_id], arrays[clean_of[item_id]]
             t = np.full_like(noisy, IGNORE_INDEX)
             n = min(len(noisy), len(clean))
             t[:n] = clean[:n]
-            targets[it.id] = t
-        return Bound(TaskData(data.train, data.valid, data.test, data.classes, targets),
+            return t
+
+        targets = MappedArrays(clean_of, target)
+        return Bound(TaskData(data.train, data.valid, data.test, data.classes,
+                              targets),  # type: ignore[arg-type]
                      arrays)
 
     def score(self, model: Any, tokenizer: Any, items: list[ManifestItem], bound: Bound,
-              arrays: dict[str, np.ndarray], out_dir: Path, *, run: str, label: str,
+              arrays: Mapping[str, np.ndarray], out_dir: Path, *, run: str, label: str,
               tier: str, seed: int = 0, with_reference: bool = True,
               device: str = "cpu") -> ResynthOutcome:
         """Decode the enhanced tokens of ``items`` and score them and the references against

@@ -10,7 +10,7 @@ are (:meth:`TokenTargetTask.bind`) and how it scores (``score``).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ class Bound:
     predict, ``inputs`` the arrays the head reads (item id -> [T, C_in] int64)."""
 
     data: TaskData
-    inputs: dict[str, np.ndarray]
+    inputs: Mapping[str, np.ndarray]
 
 
 class TokenTargetTask(Task):
@@ -74,7 +74,8 @@ class TokenTargetTask(Task):
         # per item and run instead of once per tokenizer and seed
         self._reference_scores: dict[Any, Any] = {}
 
-    def bind(self, data: TaskData, arrays: dict[str, np.ndarray], spec: InputSpec) -> Bound:
+    def bind(self, data: TaskData, arrays: Mapping[str, np.ndarray], spec: InputSpec
+             ) -> Bound:
         """Targets and head inputs for one tokenizer's encoded ``arrays`` (its ``spec``)."""
         raise NotImplementedError
 

@@ -8,7 +8,7 @@ stops after ``patience`` rounds without improvement. The best weights are then t
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,7 @@ import torch
 
 from ...data.manifest import ManifestItem
 from ...train import LoopConfig, run_loop, seed_everything
+from ..arrays import n_frames
 from ..features import InputSpec
 from ..heads import COMBINE_MODES, ContinuousInput, DownstreamModel, TokenEmbedding
 from .base import Batch, Task, TaskData, collate
@@ -111,9 +112,9 @@ def build_model(task: Task, spec: InputSpec, data: TaskData, cfg: TrainConfig,
     return DownstreamModel(inputs, head)  # type: ignore[arg-type]
 
 
-def _eval_batches(items: list[ManifestItem], arrays: dict[str, np.ndarray], data: TaskData,
+def _eval_batches(items: list[ManifestItem], arrays: Mapping[str, np.ndarray], data: TaskData,
                   size: int, device: str) -> Iterator[Batch]:
-    order = sorted(items, key=lambda it: arrays[it.id].shape[0])
+    order = sorted(items, key=lambda it: n_frames(arrays, it.id))  # from a store's index
     for i in range(0, len(order), size):
         yield collate(order[i:i + size], arrays, data).to(device)
 
@@ -122,17 +123,19 @@ class _HeadTrainer:
     """The :class:`audiotokens.train.Trainable` for one task: shuffled batches, AdamW."""
 
     def __init__(self, task: Task, model: DownstreamModel, data: TaskData,
-                 arrays: dict[str, np.ndarray], cfg: TrainConfig) -> None:
+                 arrays: Mapping[str, np.ndarray], cfg: TrainConfig) -> None:
         self.task, self.model, self.data, self.arrays, self.cfg = task, model, data, arrays, cfg
         self.opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
         self.gen = torch.Generator().manual_seed(cfg.seed)
         self._order: list[int] = []
 
     def _next_items(self) -> list[ManifestItem]:
-        train, n = self.data.train, min(self.cfg.batch_size, len(self.data.train))
-        if len(self._order) < n:
+        """The next batch of an epoch: a shuffled pass over ``data.train`` in batches of
+        ``batch_size``, its last one smaller, so an epoch reads every item exactly once."""
+        train = self.data.train
+        if not self._order:
             self._order = torch.randperm(len(train), generator=self.gen).tolist()
-        picked, self._order = self._order[:n], self._order[n:]
+        picked, self._order = self._order[:self.cfg.batch_size], self._order[self.cfg.batch_size:]
         return [train[i] for i in picked]
 
     def train_step(self, step: int) -> dict[str, float]:
@@ -155,7 +158,8 @@ class _HeadTrainer:
 
 @torch.no_grad()
 def _evaluate(task: Task, model: DownstreamModel, split: list[ManifestItem],
-              arrays: dict[str, np.ndarray], data: TaskData, cfg: TrainConfig) -> dict[str, float]:
+              arrays: Mapping[str, np.ndarray], data: TaskData, cfg: TrainConfig
+              ) -> dict[str, float]:
     model.eval()
     batches = _eval_batches(split, arrays, data, 2 * cfg.batch_size, cfg.device)
     return task.evaluate(model, batches, data)
@@ -167,12 +171,13 @@ def _better(task: Task, value: float, best: float | None) -> bool:
     return value > best if task.primary.higher_is_better else value < best
 
 
-def train_and_evaluate(task: Task, data: TaskData, arrays: dict[str, np.ndarray],
+def train_and_evaluate(task: Task, data: TaskData, arrays: Mapping[str, np.ndarray],
                        spec: InputSpec, cfg: TrainConfig,
                        progress_desc: str | None = None,
                        init_vectors: list[np.ndarray] | None = None) -> TrainResult:
     """Train ``task``'s model on ``data.train`` from ``arrays`` (id -> [T, C] int64 ids or
-    [T, F] float32 features), early-stop on ``data.valid``, return test metrics.
+    [T, F] float32 features; a lazy store mapping is read one batch at a time), early-stop
+    on ``data.valid``, return test metrics.
     ``init_vectors``: see :func:`build_model` (used when ``cfg.init_embeddings``)."""
     seed_everything(cfg.seed)
     vectors = init_vectors if cfg.init_embeddings else None

@@ -22,6 +22,7 @@ and the durations come from a duration model trained once per run on the trainin
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -130,14 +131,19 @@ class TTSTask(TokenTargetTask):
         """Phone ids at the tokenizer's frame rate, one "codebook" of the phone set."""
         return InputSpec("tokens", spec.frame_rate, (len(data.classes),), ("phones",))
 
-    def bind(self, data: TaskData, arrays: dict[str, np.ndarray], spec: InputSpec) -> Bound:
+    def bind(self, data: TaskData, arrays: Mapping[str, np.ndarray], spec: InputSpec
+             ) -> Bound:
         """Targets: each item's tokens; inputs: its phones on the same frame grid."""
+        from ..arrays import MappedArrays
+        from ..arrays import n_frames as frames_of
+
         index = {p: i for i, p in enumerate(data.classes)}
-        inputs = {it.id: phone_frames(it.alignment or [], len(arrays[it.id]), spec.frame_rate,
-                                      index) for it in data.items}
-        targets: dict[str, int | list[int] | np.ndarray] = {it.id: arrays[it.id]
-                                                           for it in data.items}
-        return Bound(TaskData(data.train, data.valid, data.test, data.classes, targets),
+        alignments = {it.id: it.alignment or [] for it in data.items}
+        inputs = MappedArrays(alignments, lambda i: phone_frames(  # per batch, not all at once
+            alignments[i], frames_of(arrays, i), spec.frame_rate, index))
+        targets = MappedArrays(alignments, arrays.__getitem__)
+        return Bound(TaskData(data.train, data.valid, data.test, data.classes,
+                              targets),  # type: ignore[arg-type]
                      inputs)
 
     def judge(self, data: TaskData, device: str = "cpu") -> Judge:
@@ -180,7 +186,7 @@ class TTSTask(TokenTargetTask):
         return blank_rates([it.text or "" for it in data.test])
 
     def score(self, model: Any, tokenizer: Any, items: list[ManifestItem], bound: Bound,
-              arrays: dict[str, np.ndarray], out_dir: Path, *, run: str, label: str,
+              arrays: Mapping[str, np.ndarray], out_dir: Path, *, run: str, label: str,
               tier: str, seed: int = 0, with_reference: bool = True,
               device: str = "cpu") -> ResynthOutcome:
         """Decode the predicted tokens of ``items``; judge them and the references (see the
