@@ -24,7 +24,8 @@ def test_init_study_compares_the_arms_where_vectors_exist(synth_root: Path,
                       train=TrainConfig(max_steps=6, eval_every=3, batch_size=4, dim=8),
                       cost=False, vocoders=False)
     study = run_init_study(cfg)
-    assert study.runs == ("data-synth0-init-random", "data-synth0-init-vectors")
+    base = f"data-{synth_root.name}"
+    assert study.runs == (f"{base}-init-random", f"{base}-init-vectors")
     # continuous-mel has no vectors: only mel-kmeans is compared
     assert [c.task for c in study.comparisons] == ["mel-kmeans:k=8 / prosody-proxy"]
     assert study.comparisons[0].a.n == study.comparisons[0].b.n == 2
