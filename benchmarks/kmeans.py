@@ -55,7 +55,7 @@ def speech_logmel(n: int, cache: Path | None) -> list[np.ndarray]:
     """
     if cache is not None and cache.is_file():
         z = np.load(cache)
-        if int(z["requested"]) >= n if "requested" in z else False:  # made for >= n frames
+        if "requested" in z and int(z["requested"]) >= n:  # built for at least n frames
             return np.split(z["frames"].astype(np.float32), z["offsets"][1:-1])
         print(f"cache {cache} was built for fewer frames than {n}: rebuilding it")
     from audiotokens.audio import AudioError, load_audio
