@@ -42,6 +42,11 @@ def test_lloyd_lowers_inertia_below_init_and_random_centroids() -> None:
     res = fit_kmeans(x, KMeansConfig(k=24, iterations=20, seed=0))
     assert res.inertia == pytest.approx(inertia(x, res.centroids), rel=1e-6)
     assert res.inertia < res.init_inertia
+    seeds_only = fit_kmeans(x, KMeansConfig(k=24, iterations=0, seed=0))
+    assert res.init_inertia == pytest.approx(seeds_only.init_inertia, rel=1e-5)
+    assert seeds_only.init_inertia == pytest.approx(inertia(x, seeds_only.centroids), rel=1e-9)
+    capped = fit_kmeans(x, KMeansConfig(k=24, iterations=20, seed=0, max_points_per_centroid=40))
+    assert capped.init_inertia == pytest.approx(seeds_only.init_inertia, rel=1e-9)
     rng = np.random.default_rng(0)
     random_rows = x[rng.choice(len(x), 24, replace=False)]
     assert res.inertia < 0.8 * inertia(x, random_rows)

@@ -195,9 +195,9 @@ def fit_kmeans(features: np.ndarray | torch.Tensor, cfg: KMeansConfig) -> KMeans
         sub = x if n_init == n else x[np.sort(rng.choice(n, n_init, replace=False))]
         init = kmeans_plus_plus(sub, cfg.k, seed)
         init_seconds += time.perf_counter() - t_init
-        init_obj = inertia(x, init)
         if cfg.iterations == 0:
-            cent, obj = init, init_obj
+            cent = init
+            obj = init_obj = inertia(x, init)
         else:
             cp = faiss.ClusteringParameters()
             cp.niter = cfg.iterations
@@ -210,6 +210,11 @@ def fit_kmeans(features: np.ndarray | torch.Tensor, cfg: KMeansConfig) -> KMeans
             clus.train(x, index)
             cent = faiss.vector_float_to_array(clus.centroids).reshape(cfg.k, dim).copy()
             obj = inertia(x, cent)
+            # faiss's first assignment is against the seeds; reuse it when it saw every row
+            # (saves one full pass), else score the seeds on all rows
+            all_rows = n <= cp.max_points_per_centroid * cfg.k
+            init_obj = (float(clus.iteration_stats.at(0).obj) if all_rows
+                        else inertia(x, init))
         if best is None or obj < best[0]:
             best = (obj, init_obj, cent)
     assert best is not None
