@@ -31,11 +31,12 @@ seeding (16 * k subsample):
   41 s (seeding 3.6 s), 12.0x, inertia 0.991; ours 50 it 117 s, 4.2x, 0.988; plain faiss
   20 it 33 s, 0.997.
 - 200k x 768, k=1000 (sklearn reduced to n_init=1, 5 epochs: 88 s + 19 x 50 s per init =
-  1040 s, a lower bound): ours 20 it 172 s (seeding 48 s), >= 6.1x; ours 10 it 255 s under
-  heavier load, >= 4.1x; plain faiss 10 it 89 s. Inertia vs the shortened sklearn run is
-  0.983 / 0.989, not a fair comparison. The 10x target is NOT met at this size: the Lloyd
-  iterations alone (about 9 s each here) and the seeding (1000 steps each streaming the
-  49 MB subsample) already take more than a tenth of sklearn's time.
+  1040 s, a lower bound): ours 20 it 172 s (seeding 48 s), >= 6.1x; ours 10 it 255 s (ran
+  first; slower than 20 it, so the shared load varied), >= 4.1x; plain faiss 10 it 89 s.
+  Inertia vs the shortened sklearn run is 0.983 / 0.989, not a fair comparison. The 10x
+  target is NOT met at this size: a Lloyd iteration costs about 9 s here, so 10-20 of them
+  plus the seeding (1000 steps, each streaming the 49 MB subsample) exceed a tenth of
+  sklearn's lower-bound time.
 
 ``--sklearn-n-init r`` runs r inits and adds ``20 - r`` times the measured time of one
 sklearn k-means++ init; ``--sklearn-max-iter`` shortens its epochs (then only the time, not
