@@ -187,6 +187,8 @@ def main() -> None:
     ap.add_argument("--redo", type=int, default=KMeansConfig.redo)
     ap.add_argument("--init-points", type=int, default=KMeansConfig.init_points_per_centroid,
                     help="ours: k-means++ subsample per centroid")
+    ap.add_argument("--max-points", type=int, default=KMeansConfig.max_points_per_centroid,
+                    help="ours: Lloyd on at most this many rows per centroid (default all)")
     ap.add_argument("--source", choices=("speech", "synthetic"), default="speech")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=None, help=".npz cache of the log-mel frames")
@@ -211,7 +213,8 @@ def main() -> None:
     rows: list[tuple[str, float | None, float, float]] = []  # name, seeding s, total s, inertia
     for iters in args.iterations:
         cfg = KMeansConfig(k=args.k, iterations=iters, seed=args.seed, redo=args.redo,
-                           init_points_per_centroid=args.init_points)
+                           init_points_per_centroid=args.init_points,
+                           max_points_per_centroid=args.max_points)
         ours = fit_kmeans(x, cfg)
         rows.append((f"ours, {iters} it", ours.init_seconds, ours.seconds,
                      inertia(x, ours.centroids)))
