@@ -36,7 +36,9 @@ seeding (16 * k subsample):
   Inertia vs the shortened sklearn run is 0.983 / 0.989, not a fair comparison. The 10x
   target is NOT met at this size: a Lloyd iteration costs about 9 s here, so 10-20 of them
   plus the seeding (1000 steps, each streaming the 49 MB subsample) exceed a tenth of
-  sklearn's lower-bound time.
+  sklearn's lower-bound time. Lloyd on a row subsample does not rescue it: ``--init-points 8
+  --max-points 64``, 20 it took 80 s (seeding 15 s) but reached inertia 2.354e7, worse than
+  plain faiss (2.316e7) and the shortened sklearn run (2.322e7).
 
 ``--sklearn-n-init r`` runs r inits and adds ``20 - r`` times the measured time of one
 sklearn k-means++ init; ``--sklearn-max-iter`` shortens its epochs (then only the time, not
