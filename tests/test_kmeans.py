@@ -42,6 +42,11 @@ def test_lloyd_lowers_inertia_below_init_and_random_centroids() -> None:
     res = fit_kmeans(x, KMeansConfig(k=24, iterations=20, seed=0))
     assert res.inertia == pytest.approx(inertia(x, res.centroids), rel=1e-6)
     assert res.inertia < res.init_inertia
+    seeds_only = fit_kmeans(x, KMeansConfig(k=24, iterations=0, seed=0))
+    assert res.init_inertia == pytest.approx(seeds_only.init_inertia, rel=1e-5)
+    assert seeds_only.init_inertia == pytest.approx(inertia(x, seeds_only.centroids), rel=1e-9)
+    capped = fit_kmeans(x, KMeansConfig(k=24, iterations=20, seed=0, max_points_per_centroid=40))
+    assert capped.init_inertia == pytest.approx(seeds_only.init_inertia, rel=1e-9)
     rng = np.random.default_rng(0)
     random_rows = x[rng.choice(len(x), 24, replace=False)]
     assert res.inertia < 0.8 * inertia(x, random_rows)
@@ -74,6 +79,29 @@ def test_kmeans_plus_plus_with_duplicate_points() -> None:
     x = np.repeat(np.eye(3, dtype=np.float32), 10, axis=0)
     init = kmeans_plus_plus(x, 5, seed=0)
     assert len({tuple(r) for r in init.tolist()}) == 3  # only 3 distinct points exist
+
+
+def test_kmeans_plus_plus_same_seed_same_rows_other_seed_differs() -> None:
+    x = blobs(n=1000)
+    np.testing.assert_array_equal(kmeans_plus_plus(x, 20, seed=5), kmeans_plus_plus(x, 20, seed=5))
+    assert not np.array_equal(kmeans_plus_plus(x, 20, seed=5), kmeans_plus_plus(x, 20, seed=6))
+    with pytest.raises(ValueError, match="n_trials"):
+        kmeans_plus_plus(x, 20, n_trials=0)
+
+
+def test_subsample_seeding_is_within_a_factor_of_exact_kmeans_plus_plus() -> None:
+    """Default seeding (k-means++ on 16 * k sampled rows) vs k-means++ on all rows: its
+    inertia on all rows is within 1.3x on clustered data (k = true number of clusters), far
+    better than random rows, and the seeding time is reported within the total."""
+    for seed in range(3):
+        x = blobs(seed=seed)
+        exact = inertia(x, kmeans_plus_plus(x, 24, seed=seed))
+        res = fit_kmeans(x, KMeansConfig(k=24, iterations=0, seed=seed))
+        assert KMeansConfig().init_points_per_centroid * 24 < len(x)  # really a subsample
+        assert res.init_inertia <= 1.3 * exact, (seed, res.init_inertia / exact)
+        rows = x[np.random.default_rng(seed).choice(len(x), 24, replace=False)]
+        assert res.init_inertia < 0.6 * inertia(x, rows)
+        assert 0.0 < res.init_seconds <= res.seconds
 
 
 def test_assign_matches_brute_force_for_numpy_and_torch() -> None:
