@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,14 +42,10 @@ def write_long_wav(path: Path, minutes: float, seed: int = 0) -> Path:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory, MiB: VmHWM (Linux; unlike ru_maxrss it is not
-    inherited from the parent across fork + exec), else ru_maxrss."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident memory of this process, MiB (``bench.cost.peak_rss_bytes``)."""
+    from audiotokens.bench.cost import peak_rss_bytes
+
+    return peak_rss_bytes() / 2**20
 
 
 def worker(args: argparse.Namespace) -> None:

@@ -41,7 +41,7 @@ import numpy as np
 from .db import Result
 
 __all__ = ["CallCost", "CostReport", "measure_call", "measure_cost", "speech_like_signal",
-           "count_parameters", "COST_TASK", "REFERENCE_SECONDS"]
+           "count_parameters", "peak_rss_bytes", "COST_TASK", "REFERENCE_SECONDS"]
 
 COST_TASK = "cost"
 REFERENCE_SECONDS = 16.0
@@ -216,6 +216,16 @@ def _maxrss_bytes() -> int:
         return 0
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, else KiB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory in bytes: VmHWM where /proc has it (Linux; unlike
+    ``ru_maxrss`` it is not inherited from the parent across fork + exec), else
+    ``ru_maxrss``."""
+    try:
+        return _read_status_kib("VmHWM") * 1024
+    except OSError:
+        return _maxrss_bytes()
 
 
 def _release_free_memory() -> None:
