@@ -10,7 +10,9 @@ import torch
 
 from audiotokens.audio import load_audio
 from audiotokens.data.manifest import ManifestItem, write_manifest
+from audiotokens.testing import save_tiny_ssl
 from audiotokens.tokenizers.base import TokenizerError
+from audiotokens.tokenizers.features import pad_batch
 from audiotokens.tokenizers.kmeans import inertia
 from audiotokens.tokenizers.registry import load_tokenizer
 from audiotokens.tokenizers.semantic import SemanticConfig, SemanticTokenizer, dedup_frames
@@ -107,6 +109,32 @@ def test_wavlm_batch_equals_single_and_dedup(wavlm_dir, manifest, libri_paths) -
     short = dedup.encode(signals[0], 16000).codes
     np.testing.assert_array_equal(short, dedup_frames(plain))
     assert len(short) < len(plain) and not (short[1:] == short[:-1]).all(axis=1).any()
+
+
+@pytest.mark.parametrize("kind", ["hubert", "data2vec"])
+def test_models_that_cannot_pad_exactly_still_batch_exactly(kind, manifest, libri_paths,
+                                                            tmp_path) -> None:
+    """Group-norm HuBERT and Data2VecAudio change a padded item's features; exact_batches
+    (the default) forwards equal-length groups separately, so the batch equals per-item."""
+    model = save_tiny_ssl(kind, tmp_path / kind, layer_norm=kind == "data2vec")
+    tok = fitted(manifest, name=kind, model=model, layers=[1, 3], batch_size=8)
+    assert not tok.backbone.pads_exactly
+    signals = [load_audio(p).samples[:32000] for p in libri_paths[3:]]
+    signals += [signals[0][:9000], signals[1][:9000], signals[2][:200]]  # a pair, too short
+    batch = tok.encode_batch(signals, 16000)
+    assert batch.lengths.tolist()[-3:] == [27, 27, 0]  # (9000 - 400) // 320 + 1
+    singles = [tok.encode(s, 16000).codes for s in signals]
+    for item, alone in zip(batch.items(), singles, strict=True):
+        np.testing.assert_array_equal(item.codes, alone)
+    loose = SemanticTokenizer(SemanticConfig(**{**tok.config_dict(), "exact_batches": False}))
+    loose.load_state_tensors({k: v.numpy() for k, v in tok.state_tensors().items()})
+    padded = loose.backbone.forward(*pad_batch([torch.from_numpy(s) for s in signals[:4]]),
+                                    [3]).items(3)
+    exact = tok.backbone.forward(*pad_batch([torch.from_numpy(s) for s in signals[:4]]),
+                                 [3]).items(3)
+    alone = tok.backbone.forward(*pad_batch([torch.from_numpy(signals[3])]), [3]).items(3)[0]
+    torch.testing.assert_close(exact[3], alone, atol=1e-5, rtol=1e-5)
+    assert (padded[3] - alone).abs().max() > 1e-3  # the padded forward does differ
 
 
 @pytest.mark.parametrize("name", ["mel-kmeans", "mfcc-kmeans"])

@@ -78,6 +78,8 @@ class Backbone(ABC):
 
     sample_rate: int = SAMPLE_RATE
     name: str = ""
+    # whether a padded item's features equal encoding it alone (see SSLBackbone)
+    pads_exactly: bool = True
 
     @property
     @abstractmethod
@@ -252,17 +254,21 @@ class SSLBackbone(Backbone):
 
     ``max_layer`` keeps only transformer layers 1..max_layer (None keeps all). Padding: an
     attention mask is passed only when the model takes one (``feat_extract_norm ==
-    "layer"``, and Data2VecAudio, whose CNN is always layer-normed); otherwise the batch is
-    zero-padded, as the models' feature extractors do, so with group-norm models (the "base"
-    checkpoints) a padded item's features differ slightly from encoding it alone.
-    Data2VecAudio stacks positional convolutions without re-masking between them, so even
-    with the mask a padded item's last few frames (about (layers - 1) x kernel / 2) differ
-    from encoding it alone. Waveforms are normalised to zero mean and unit variance per item
-    (over its valid samples) when the model's feature extractor says
-    ``do_normalize`` (its default when the folder has no preprocessor config).
+    "layer"``, and Data2VecAudio, whose CNN is always layer-normed). Two kinds of model
+    cannot batch padded items exactly: group-norm models (the "base" checkpoints), whose
+    first conv normalises over the whole padded length, and Data2VecAudio, which stacks
+    positional convolutions without re-masking between them (a padded item's last
+    (layers - 1) x kernel / 2 frames change). For those (:attr:`pads_exactly` False),
+    ``exact_batches`` (default) runs each group of equal-length items as its own forward,
+    so every item's features equal encoding it alone, whatever else is in the batch;
+    ``exact_batches=False`` pads them into one forward (faster on a GPU, not batch
+    invariant). Waveforms are normalised to zero mean and unit variance per item (over its
+    valid samples) when the model's feature extractor says ``do_normalize`` (its default
+    when the folder has no preprocessor config).
     """
 
-    def __init__(self, family: str, model: str, max_layer: int | None = None) -> None:
+    def __init__(self, family: str, model: str, max_layer: int | None = None,
+                 exact_batches: bool = True) -> None:
         if family not in _SSL_CLASSES:
             raise ValueError(f"unknown SSL backbone '{family}'; allowed: {list(_SSL_CLASSES)}")
         import transformers
@@ -291,6 +297,8 @@ class SSLBackbone(Backbone):
         # feature extractor returns attention masks
         self.use_attention_mask = config.model_type == "data2vec-audio" or getattr(
             config, "feat_extract_norm", "group") == "layer"
+        self.pads_exactly = self.use_attention_mask and config.model_type != "data2vec-audio"
+        self.exact_batches = exact_batches
         self.do_normalize = _wants_normalize(self.model_id)
         self._stride = math.prod(config.conv_stride)
         self._min_samples = _receptive_field(config.conv_kernel, config.conv_stride)
@@ -340,6 +348,8 @@ class SSLBackbone(Backbone):
         self, wav: torch.Tensor, lengths: torch.Tensor, layers: Sequence[int]
     ) -> BackboneOutput:
         self.check_layers(layers)
+        if self.exact_batches and not self.pads_exactly and len(set(lengths.tolist())) > 1:
+            return self._forward_by_length(wav, lengths, layers)
         device = self.device
         wav = wav.to(device, torch.float32)
         lengths_dev = lengths.to(device)
@@ -353,6 +363,25 @@ class SSLBackbone(Backbone):
             hidden = self.model(wav, **kwargs).hidden_states
         feats = tuple(hidden[i].float() for i in layers)
         return BackboneOutput(tuple(layers), feats, self.frame_lengths(lengths.cpu()))
+
+
+    def _forward_by_length(
+        self, wav: torch.Tensor, lengths: torch.Tensor, layers: Sequence[int]
+    ) -> BackboneOutput:
+        """One unpadded forward per group of equal-length items, re-padded into one batch."""
+        frames = self.frame_lengths(lengths.cpu())
+        t_max = max(int(frames.max()), 0)
+        feats = [torch.zeros(len(lengths), t_max, self.dim) for _ in layers]
+        for n in sorted(set(lengths.tolist()), reverse=True):
+            rows = torch.nonzero(lengths.cpu() == n).flatten()
+            if int(frames[rows[0]]) == 0:  # shorter than one frame: nothing to compute
+                continue
+            group = self.forward(wav[rows, :n], lengths[rows], layers)
+            t = group.features[0].shape[1]
+            for out, f in zip(feats, group.features, strict=True):
+                out[rows, :t] = f.cpu()
+        device = self.device
+        return BackboneOutput(tuple(layers), tuple(f.to(device) for f in feats), frames)
 
 
 def _normalize(wav: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -409,8 +438,10 @@ def build_backbone(
     max_layer: int | None = None,
     n_mfcc: int = 13,
     deltas: bool = True,
+    exact_batches: bool = True,
 ) -> Backbone:
-    """A backbone by name (one of :data:`BACKBONES`); SSL ones need ``model`` (hub id/folder)."""
+    """A backbone by name (one of :data:`BACKBONES`); SSL ones need ``model`` (hub id/folder);
+    ``exact_batches``: see :class:`SSLBackbone`."""
     match name:
         case "mel":
             return MelBackbone()
@@ -419,6 +450,6 @@ def build_backbone(
         case "hubert" | "wavlm" | "wav2vec2" | "data2vec":
             if not model:
                 raise ValueError(f"backbone '{name}' needs model= (a hub id or a local folder)")
-            return SSLBackbone(name, model, max_layer)
+            return SSLBackbone(name, model, max_layer, exact_batches)
         case _:
             raise ValueError(f"unknown backbone '{name}'; allowed: {list(BACKBONES)}")

@@ -55,6 +55,10 @@ class SemanticConfig:
         alignments are lost).
     batch_size: utterances per backbone forward (fit and encode_batch).
     n_mfcc / deltas: MFCC coefficients and whether to append deltas + delta-deltas.
+    exact_batches: for SSL models that cannot batch padded items exactly (group norm,
+        data2vec), forward equal-length groups separately so batched tokens equal per-item
+        tokens (default); False pads them into one forward (faster on a GPU, tokens then
+        depend on what else is in the batch).
     """
 
     backbone: str = "mel"
@@ -69,6 +73,7 @@ class SemanticConfig:
     batch_size: int = 8
     n_mfcc: int = 13
     deltas: bool = True
+    exact_batches: bool = True
 
     def __post_init__(self) -> None:
         if self.backbone not in BACKBONES:
@@ -149,7 +154,8 @@ class SemanticTokenizer(Tokenizer):
         if self._backbone is None:
             c = self.config
             bb = build_backbone(c.backbone, c.model, max_layer=max(self.layers),
-                                n_mfcc=c.n_mfcc, deltas=c.deltas)
+                                n_mfcc=c.n_mfcc, deltas=c.deltas,
+                                exact_batches=c.exact_batches)
             bb.check_layers(self.layers)
             self._backbone = bb.to(self.device)
         return self._backbone
@@ -290,9 +296,9 @@ class SemanticTokenizer(Tokenizer):
     def encode_batch(self, batch: list[np.ndarray], sample_rate: int) -> Tokens:
         """Mono signals -> Tokens [B, T_max, C] with per-item ``lengths`` (padding id 0).
 
-        Runs the backbone on padded chunks of ``batch_size`` items (sorted by length). With
-        mel/MFCC and attention-mask SSL models the result equals per-item :meth:`encode`;
-        see ``SSLBackbone`` for group-norm models.
+        Runs the backbone on padded chunks of ``batch_size`` items (sorted by length). The
+        result equals per-item :meth:`encode` for every backbone unless
+        ``exact_batches=False`` (see ``SSLBackbone``).
         """
         from ..audio import resample
 
