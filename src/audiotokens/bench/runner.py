@@ -554,16 +554,15 @@ def _worker(cfg: BenchConfig, registry: Registry, spec: str) -> list[CellOutcome
 
 
 def _run_parallel(runner: _Runner, registry: Registry, specs: tuple[str, ...]) -> None:
-    """Tokenizers in ``cfg.jobs`` worker processes (spawned: no forked torch state), the
-    expensive ones first; every worker writes its cells to the one results DB (WAL)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    """Tokenizers in ``cfg.jobs`` worker processes (spawned, stopped with the parent: see
+    :mod:`.pool`), the expensive ones first; every worker writes its cells to the one
+    results DB (WAL)."""
+    from .pool import worker_pool
 
     if runner.cfg.data is not None:
         runner.fit_manifest()  # written once here, read by every worker
     order = sorted(specs, key=lambda s: (not s.startswith(("rvq", "mulaw")), specs.index(s)))
-    with ProcessPoolExecutor(runner.cfg.jobs, mp_context=multiprocessing.get_context("spawn")
-                             ) as pool:
+    with worker_pool(runner.cfg.jobs) as pool:
         futures = [pool.submit(_worker, runner.cfg, registry, spec) for spec in order]
         for future in futures:
             runner.cells += future.result()
