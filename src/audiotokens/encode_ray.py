@@ -53,10 +53,11 @@ ATTEMPTS_DIR = "_attempts"  # in the store: how often a worker started each shar
 class RayConfig:
     """Where and how wide to run. ``address``: None starts a local Ray (unless this process
     already joined one), ``"auto"`` joins the cluster this node belongs to (``ray start``),
-    ``"HOST:PORT"`` a head node's GCS. ``max_workers``: actors in the pool (None: as many
-    as the cluster's CPUs / GPUs hold at ``cpus_per_worker`` / ``gpus_per_worker``; never
-    more than there are shards). A shard whose worker died is retried on a restarted worker
-    up to ``max_restarts`` times; then the job stops (re-run it to resume)."""
+    ``"HOST:PORT"`` a head node's GCS. ``max_workers``: the most actors in the pool, which
+    starts with as many as fit now (None: as many as the cluster's CPUs / GPUs hold at
+    ``cpus_per_worker`` / ``gpus_per_worker``; never more than there are shards). A shard
+    whose worker died is retried on a restarted worker up to ``max_restarts`` times; then
+    the job stops (re-run it to resume)."""
 
     address: str | None = None
     max_workers: int | None = None
@@ -236,10 +237,19 @@ class RayEngine:
         cfg = self.config
         ds = ray.data.from_items([{"shard": s.to_json()} for s in shards],
                                  override_num_blocks=len(shards))
-        size = min(cfg.max_workers or _capacity(cfg), len(shards))
+        room = _capacity(cfg)
+        if cfg.max_workers is None and room < 1:
+            raise EncodeError(f"the Ray cluster has no room for a worker of "
+                              f"{cfg.cpus_per_worker:g} CPUs and {cfg.gpus_per_worker:g} GPUs "
+                              f"now ({ray.cluster_resources()}); set max_workers "
+                              "(--max-workers) to let an autoscaling cluster grow")
+        size = min(cfg.max_workers or room, len(shards))
+        # an autoscaling pool: it starts with the workers that fit now and may grow to size
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=size,
+                                          initial_size=max(1, min(size, room)))
         out = ds.map_batches(self.worker, fn_constructor_kwargs={"job": job}, batch_size=1,
-                             compute=ray.data.ActorPoolStrategy(size=size),
-                             num_cpus=cfg.cpus_per_worker, num_gpus=cfg.gpus_per_worker or None)
+                             compute=pool, num_cpus=cfg.cpus_per_worker,
+                             num_gpus=cfg.gpus_per_worker or None)
         out.context.enable_progress_bars = False  # the caller shows one bar for the job
         out.context.print_on_execution_start = False
         return out
@@ -257,17 +267,13 @@ def _init_ray(address: str | None) -> None:
 
 
 def _capacity(cfg: RayConfig) -> int:
-    """How many workers the cluster holds now at the configured CPUs (and GPUs) each."""
+    """How many workers of the configured CPUs (and GPUs) the cluster holds now."""
     import ray
 
     res = ray.cluster_resources()
     n = int(res.get("CPU", 0) // cfg.cpus_per_worker)
     if cfg.gpus_per_worker > 0:
         n = min(n, int(res.get("GPU", 0) // cfg.gpus_per_worker))
-    if n < 1:
-        raise EncodeError(f"the Ray cluster has {res.get('CPU', 0):g} CPUs and "
-                          f"{res.get('GPU', 0):g} GPUs: not enough for one worker of "
-                          f"{cfg.cpus_per_worker:g} CPUs and {cfg.gpus_per_worker:g} GPUs")
     return n
 
 
