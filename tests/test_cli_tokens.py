@@ -100,6 +100,12 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, energy_registered,
     code, out = run(capsys, "encode", tmp_path / "t", "-m", corpus, "--out", tmp_path / "s",
                     "--batch-seconds", "0")
     assert code == 2
+    code, out = run(capsys, "encode", tmp_path / "t", "-m", corpus, "--out", tmp_path / "s",
+                    "--engine", "spark")
+    assert code == 2 and "local, ray" in out
+    code, out = run(capsys, "encode", tmp_path / "t", "-m", corpus, "--out", tmp_path / "s",
+                    "--address", "auto", "--max-workers", "2")
+    assert code == 2 and "--address, --max-workers only apply with --engine ray" in out
 
 
 def test_device_cuda_without_cuda_is_a_user_error(tmp_path, capsys, energy_registered,

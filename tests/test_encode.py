@@ -15,6 +15,7 @@ import pytest
 from audiotokens.audio import load_audio
 from audiotokens.data.manifest import read_manifest
 from audiotokens.encode import encode_manifest, plan_batches
+from audiotokens.shards import ShardResult
 from audiotokens.store import StoreError, TokenStore
 from audiotokens.testing import (
     BAD_KINDS,
@@ -117,8 +118,12 @@ def test_encode_reports_bad_files_and_resumes(tmp_path) -> None:
     assert all(r["path"].endswith(".wav") for r in logged)
     assert summary.audio_seconds > 0 and summary.throughput > 0
 
-    store = TokenStore.open(out)
-    assert len(store) == 9 and len(store.shards()) == 3 and store.validate().items == 9
+    store = TokenStore.open(out)  # 13 manifest items planned in shards of 4, bad ones too
+    assert len(store) == 9 and len(store.shards()) == 4 and store.validate().items == 9
+    markers = [ShardResult.from_json(p.read_text()) for p in sorted((out / "_done").iterdir())]
+    assert [m.name + ".parquet" for m in markers] == [s.name for s in store.shards()]
+    assert [m.planned for m in markers] == [4, 4, 4, 1] and all(m.complete for m in markers)
+    assert sorted(f[0] for m in markers for f in m.failed) == sorted(reasons)
     for item in read_manifest(manifest)[:9]:
         audio = load_audio(item.path, 16000)
         np.testing.assert_array_equal(store.get(item.id).codes,
@@ -201,3 +206,36 @@ def test_encode_on_cuda_matches_cpu(tmp_path) -> None:
     gpu = dict(TokenStore.open(tmp_path / "gpu"))
     for item_id, tokens in TokenStore.open(tmp_path / "cpu"):
         np.testing.assert_array_equal(tokens.codes, gpu[item_id].codes)
+
+
+def test_plan_shards_names_resumes_and_retries(tmp_path) -> None:
+    from audiotokens.encode import EncodeSettings, encode_shards, tokenizer_encoder
+    from audiotokens.shards import plan_shards
+
+    manifest = write_test_corpus(tmp_path / "c", 7)
+    items = read_manifest(manifest)
+    tok = EnergyTokenizer(EnergyConfig())
+    store = TokenStore.create(tmp_path / "s", tok)
+    plan = plan_shards(items, store, 3, stream_over=1.5)
+    long = [it.id for it in items if it.duration > 1.5]
+    assert len(long) == 2 and [len(s.items) for s in plan] == [3, 2, 2]
+    assert [it.id for it in plan[-1].items] == long  # streamed items last, in their own shard
+    whole = [it for s in plan[:-1] for it in s.items]
+    assert [it.duration for it in whole] == sorted((it.duration for it in whole), reverse=True)
+    assert plan == plan_shards(items, store, 3, stream_over=1.5)  # names are deterministic
+    assert [s.name[:11] for s in plan] == [f"shard-{i:05d}" for i in range(len(plan))]
+    with pytest.raises(ValueError, match="duplicate id"):
+        plan_shards(items + items[:1], store, 3)
+
+    enc = tokenizer_encoder(tok)
+    settings = EncodeSettings(batch_seconds=3.0, shard_items=3, chunk_seconds=1.5)
+    first = next(encode_shards(enc, plan[:1], store, settings))
+    assert first.encoded == 3 and (tmp_path / "s" / f"{first.name}.parquet").is_file()
+    again = list(encode_shards(enc, plan[:2], store, settings))  # a retried worker
+    assert again[0] == first and again[1].encoded == 2
+    rest = plan_shards(items, store, 3, stream_over=1.5)  # resume: only what is not stored
+    assert [[it.id for it in s.items] for s in rest] == [long]
+    assert rest[0].name == plan[2].name  # the same number and ids: the same name
+    (streamed,) = encode_shards(enc, rest, store, settings)
+    assert streamed.encoded == 2 and streamed.batches == 2  # one unit per streamed item
+    assert store.validate().items == 7

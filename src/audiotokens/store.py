@@ -7,6 +7,9 @@ Layout::
                           tokens (list<int16> or list<int32>, [T, C] flattened row-major),
                           in row groups of ROW_GROUP_ITEMS items (read one group at a time)
     errors.jsonl          items that failed in the latest encode run: id, path, reason
+    _done/shard-00000-<r>.json   a shard's success marker, written after its Parquet file
+                          by an encode job (:mod:`audiotokens.shards`): counts, failures
+                          and timings of that shard (also for a shard whose items all failed)
 
 A *features* store (``"kind": "features"`` in the header; made by :meth:`TokenStore.create_features`
 for a continuous source such as log-mel) has the same layout with columns ``n_features``
@@ -15,17 +18,19 @@ then holds ``n_features``, ``frame_rate`` and ``sample_rate`` instead of ``info`
 without ``kind`` is a token store (every store written before features existed).
 
 A shard is written to a temp file and renamed, so a shard is either fully there or absent.
-The finished ids (what makes an encode job resumable) are the ids in committed shards: there
-is no second list to drift from the data.
+Its name is ``shard-NNNNN-<digest of its ids>`` (:func:`shard_name`): the number orders
+shards in write order, the digest keeps names of concurrent writers apart. The finished ids
+(what makes an encode job resumable) are the ids in committed shards: there is no second
+list to drift from the data.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,10 +45,11 @@ if TYPE_CHECKING:
     from .tokenizers.base import Tokenizer
 
 __all__ = ["StoreError", "StoreCheck", "TokenStore", "TOKENIZER_FILE", "ERRORS_FILE",
-           "STORE_KINDS", "ROW_GROUP_ITEMS"]
+           "DONE_DIR", "STORE_KINDS", "ROW_GROUP_ITEMS", "shard_name"]
 
 TOKENIZER_FILE = "tokenizer.json"
 ERRORS_FILE = "errors.jsonl"
+DONE_DIR = "_done"  # shard success markers (written by encode jobs)
 STORE_VERSION = 1
 INT16_MAX_VOCAB = 32767
 STORE_KINDS = ("tokens", "features")
@@ -63,6 +69,15 @@ class StoreCheck:
     items: int
     shards: int
     frames: int
+
+
+def shard_name(number: int, ids: Sequence[str]) -> str:
+    """``shard-NNNNN-<8 hex>``: shard ``number`` and a digest of its item ``ids`` (the file
+    stem: the shard is ``<name>.parquet``, its success marker ``_done/<name>.json``)."""
+    if number < 0:
+        raise ValueError(f"shard number must be >= 0, got {number}")
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:8]
+    return f"shard-{number:05d}-{digest}"
 
 
 def _token_dtype(info: TokenizerInfo) -> str:
@@ -192,12 +207,16 @@ class TokenStore:
         return self.folder / ERRORS_FILE
 
     # -- writing ----------------------------------------------------------------------------
-    def write_shard(self, items: list[tuple[str, Tokens | np.ndarray]]) -> Path:
+    def write_shard(self, items: list[tuple[str, Tokens | np.ndarray]],
+                    name: str | None = None) -> Path:
         """Commit items ``(id, Tokens [T, C])`` (a features store: ``(id, float [T, F])``)
         as one new shard (temp file + rename), in row groups of :data:`ROW_GROUP_ITEMS`.
 
-        Returns the shard path. Ids must be new to the store; ids out of range (features:
-        not finite in float16) are refused.
+        Returns the shard path. Without ``name`` the ids must be new to the store and the
+        shard takes the next number; with a planned ``name`` (:func:`shard_name`, from
+        :func:`audiotokens.shards.plan_shards`, which only plans ids the store lacks) the
+        store is not scanned and a shard of that name is replaced (a retried shard). Ids
+        out of range (features: not finite in float16) are refused.
         """
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -206,21 +225,23 @@ class TokenStore:
 
         if not items:
             raise ValueError("write_shard needs at least one item")
-        index = self._lookup()
+        known = self._lookup() if name is None else {}
         batch_ids: set[str] = set()
         for item_id, _ in items:
-            if item_id in index or item_id in batch_ids:
+            if item_id in known or item_id in batch_ids:
                 raise StoreError(f"{self.folder}: id {item_id!r} is already in the store")
             batch_ids.add(item_id)
         rows = [(item_id, self._checked_array(item_id, t)) for item_id, t in items]
         table = self._to_table(rows)
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ITEMS)
-        name = f"shard-{self._next_shard_number():05d}-{uuid.uuid4().hex[:8]}.parquet"
-        path = self.folder / name
+        if name is None:
+            name = shard_name(self.next_shard_number(), [item_id for item_id, _ in items])
+        path = self.folder / f"{name}.parquet"
         atomic_write_bytes(path, sink.getvalue().to_pybytes())
-        for row, (item_id, _) in enumerate(items):
-            index[item_id] = (path, row)
+        if self._index is not None:
+            for row, (item_id, _) in enumerate(items):
+                self._index[item_id] = (path, row)
         return path
 
     def _checked_array(self, item_id: str, value: Tokens | np.ndarray) -> np.ndarray:
@@ -253,13 +274,17 @@ class TokenStore:
             self._values_col: lists,
         })
 
-    def _next_shard_number(self) -> int:
-        numbers = [int(p.name.split("-")[1]) for p in self.shards()]
-        return max(numbers, default=-1) + 1
+    def next_shard_number(self) -> int:
+        """One past the highest number of a shard or a shard marker (0 for a new store)."""
+        names = [p.name for p in self.shards()]
+        names += [p.name for p in (self.folder / DONE_DIR).glob("shard-*.json")]
+        return max((int(n.split("-")[1]) for n in names), default=-1) + 1
 
     def remove_temp_files(self) -> int:
-        """Delete ``.shard-*.tmp`` files left by a killed writer; returns how many."""
-        leftovers = list(self.folder.glob(".shard-*.tmp"))
+        """Delete ``.shard-*.tmp`` files (shards, markers) left by a killed writer; returns
+        how many."""
+        leftovers = [*self.folder.glob(".shard-*.tmp"),
+                     *(self.folder / DONE_DIR).glob(".shard-*.tmp")]
         for path in leftovers:
             os.unlink(path)
         return len(leftovers)

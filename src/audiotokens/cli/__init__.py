@@ -39,11 +39,12 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from ..bench.db import ResultsDBError
     from ..bench.runner import BenchError
     from ..data.manifest import ManifestError
+    from ..encode import EncodeError
     from ..ssl import SSLError
     from ..tokenizers.base import TokenizerError
 
-    return (AnalysisError, AudioError, BenchError, ManifestError, ResultsDBError, SSLError,
-            TokenizerError, FileNotFoundError, NotADirectoryError, FileExistsError)
+    return (AnalysisError, AudioError, BenchError, EncodeError, ManifestError, ResultsDBError,
+            SSLError, TokenizerError, FileNotFoundError, NotADirectoryError, FileExistsError)
 
 
 def main(argv: list[str] | None = None) -> None:

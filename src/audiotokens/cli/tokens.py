@@ -13,6 +13,7 @@ import typer
 __all__ = ["register", "parse_options", "split_options"]
 
 BITRATES = ("low", "medium", "high")
+ENGINES = ("local", "ray")
 MAX_LISTED_FAILURES = 20
 
 
@@ -254,6 +255,17 @@ def encode(
                                           "context on each side of a chunk, seconds."),
     max_seconds: float = typer.Option(24 * 3600.0, "--max-seconds", min=0.001, help="Longest "
                                       "item to accept, seconds (longer ones fail)."),
+    engine: str = typer.Option("local", "--engine", help="local (this process) or ray (Ray "
+                               "Data workers; pip install \"audiotokens[ray]\")."),
+    address: str | None = typer.Option(None, "--address", help="--engine ray: `auto` (the "
+                                       "cluster of `ray start`) or HOST:PORT of a head node; "
+                                       "default: a local Ray on this machine."),
+    gpus_per_worker: float = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="--engine "
+                                          "ray: GPUs per worker (> 0: workers encode on CUDA)."),
+    cpus_per_worker: float = typer.Option(1.0, "--cpus-per-worker", min=0.01, help="--engine "
+                                          "ray: CPUs per worker (its torch threads)."),
+    max_workers: int | None = typer.Option(None, "--max-workers", min=1, help="--engine ray: "
+                                           "workers (default: as many as the cluster holds)."),
 ) -> None:
     """Encode every item of a manifest into a token store, resumably.
 
@@ -269,12 +281,19 @@ def encode(
       audiotokens encode mulaw -m corpus.jsonl --out tokens/mulaw
       audiotokens encode runs/hubert -m corpus.jsonl --out tokens/hu \\
           --device cuda --batch-seconds 300
+      audiotokens encode runs/hubert -m corpus.jsonl --out /shared/tokens/hu \\
+          --engine ray --address auto --gpus-per-worker 1
+
+    With --engine ray, Ray Data workers encode the shards (on every node
+    of a cluster: the store, audio and model files must be on a shared
+    filesystem); the tokens are the same as a local run's.
     """
     from ..encode import encode_manifest
     from ..tokenizers.base import TokenizerError
     from ..tokenizers.registry import load_tokenizer
 
     _check_device(device)
+    ray_engine = _engine(engine, device, address, gpus_per_worker, cpus_per_worker, max_workers)
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest}: manifest not found")
     _resolve(tokenizer)  # a clear error for unknown or unavailable names
@@ -284,11 +303,42 @@ def encode(
                              f"{tokenizer} --manifest ... --out DIR` and encode with DIR")
     from ..longform import ChunkConfig
 
-    summary = encode_manifest(tok, manifest, out, batch_seconds=batch_seconds, device=device,
+    summary = encode_manifest(tok, manifest, out, batch_seconds=batch_seconds,
+                              device=None if ray_engine is not None else device,
                               shard_items=shard_items, workers=workers, progress=progress,
                               chunking=ChunkConfig(chunk_seconds, overlap_seconds),
-                              max_seconds=max_seconds)
+                              max_seconds=max_seconds, engine=ray_engine)
     _print_summary(summary)
+
+
+def _engine(engine: str, device: str, address: str | None, gpus_per_worker: float,
+            cpus_per_worker: float, max_workers: int | None) -> Any:
+    """None for the local engine, else a RayEngine; Ray-only flags are refused locally."""
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"must be one of {', '.join(ENGINES)}, got {engine!r}",
+                                 param_hint="--engine")
+    if engine == "local":
+        given = {"--address": address is not None, "--gpus-per-worker": gpus_per_worker > 0,
+                 "--cpus-per-worker": cpus_per_worker != 1.0,
+                 "--max-workers": max_workers is not None}
+        if any(given.values()):
+            flags = ", ".join(flag for flag, on in given.items() if on)
+            raise typer.BadParameter(f"{flags} only apply with --engine ray",
+                                     param_hint="--engine")
+        return None
+    if device != "cpu":
+        raise typer.BadParameter("with --engine ray, use --gpus-per-worker N for CUDA workers",
+                                 param_hint="--device")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise typer.BadParameter('Ray is not installed here: pip install "audiotokens[ray]"',
+                                 param_hint="--engine") from None
+    from ..encode_ray import RayConfig, RayEngine
+
+    return RayEngine(RayConfig(address=address, max_workers=max_workers,
+                               cpus_per_worker=cpus_per_worker,
+                               gpus_per_worker=gpus_per_worker))
 
 
 def _print_summary(summary: Any) -> None:
