@@ -161,6 +161,7 @@ def test_minimal_pairs_cells_ranking_and_resume(tmp_path) -> None:
 
     html = render_report(db, "t")
     assert "language: all tiers" in html and "lm-swuggy" in html
+    assert "energy: flatten (1 codebook(s), 50 tokens/s)" in html
 
 
 def test_pairs_of_another_tokenizer_and_missing_splits_are_refused(tmp_path) -> None:
