@@ -23,7 +23,8 @@ from .tasks.frames import TokenTargetTask
 from .tasks.loop import TrainConfig, TrainResult, input_stride, train_and_evaluate
 
 __all__ = ["CellContext", "CellOutcome", "encoded_only", "run_head_cell", "run_resynth_cell",
-           "run_token_head_cell", "cannot_predict", "first_line", "safe_name"]
+           "run_token_head_cell", "cannot_predict", "first_line", "safe_name",
+           "training_artifact"]
 
 
 @dataclass
@@ -160,7 +161,7 @@ def _weights_artifacts(ctx: CellContext, task: str, seed: int, names: tuple[str,
                      payload)]
 
 
-def _training_artifact(ctx: CellContext, task: Task, seed: int, trained: TrainResult,
+def training_artifact(ctx: CellContext, task: Task, seed: int, trained: TrainResult,
                        train_cfg: TrainConfig, init: str) -> Artifact:
     """Why the head stopped and its validation curve, as a ``training`` artifact (JSON
     ``{"stopped", "steps", "best_step", "patience", "metric", "init", "curve": [{step,
@@ -211,7 +212,7 @@ def run_head_cell(ctx: CellContext, task: Task, data: TaskData, source: FeatureS
                                                  if it.id in dropped})
     artifacts = [*_weights_artifacts(ctx, task.name, seed, source.spec.codebook_names,
                                      result.codebook_weights, train_cfg.combine),
-                 _training_artifact(ctx, task, seed, result, train_cfg,
+                 training_artifact(ctx, task, seed, result, train_cfg,
                                     "random" if vectors is None else "vectors"),
                  _scoring_artifact(ctx, task.name, seed, summaries, {})]
     ctx.db.add_cell([replace(r, wall_seconds=measured.seconds, peak_mem_mb=measured.peak_mb)
@@ -307,7 +308,7 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
     artifacts = [*scored.artifacts, *_weights_artifacts(
         ctx, task.name, seed, source.spec.codebook_names,
         trained.codebook_weights if reads_tokens else None, train_cfg.combine),
-        _training_artifact(ctx, task, seed, trained, train_cfg,
+        training_artifact(ctx, task, seed, trained, train_cfg,
                            "random" if vectors is None else "vectors")]
     dropped_test = {it.id: dropped[it.id] for it in full_test if it.id in dropped}
     summaries = {**_head_summaries(trained.metrics, len(bound.data.test), dropped_test),

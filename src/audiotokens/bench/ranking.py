@@ -49,7 +49,7 @@ __all__ = [
     "task_boards",
 ]
 
-BOARDS = ("discriminative", "generative")
+BOARDS = ("discriminative", "generative", "language")
 CHANCE_SUFFIX = "@chance"
 Entry = tuple[str, str]  # (tokenizer, bitrate_tier)
 

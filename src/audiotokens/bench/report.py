@@ -203,6 +203,27 @@ def _claims(page: _Page, ranking: Ranking, families: Mapping[str, str]) -> None:
              "at least half, else it is <em>inconclusive</em>.</p>")
 
 
+def _language_note(page: _Page, streams: list[Artifact]) -> None:
+    """What the language board measures, and the token stream behind each entry."""
+    seen: dict[str, str] = {}
+    for a in streams:
+        try:
+            d = json.loads(a.payload)
+            seen.setdefault(a.tokenizer, f"{d['stream']} ({d['codebooks']} codebook(s), "
+                            f"{_fmt(d.get('tokens_per_second'))} tokens/s)")
+        except (ValueError, KeyError, TypeError):
+            continue
+    listed = "; ".join(f"{_e(k)}: {_e(v)}" for k, v in seen.items())
+    page.add('<p class="muted">language board (<code>audiotokens llm probe</code>): '
+             "<em>lm-bits</em> is the test split's total NLL under a tiny LSTM LM, in bits "
+             "per second of audio (comparable across frame rates, layouts, dedup and BPE; "
+             "with dedup the run lengths are not coded). Low bits/s alone is not quality (a "
+             "stream that carries nothing costs nothing): read it with <em>lm-swuggy</em>, "
+             "the share of spoken word / one-phone pseudo-word pairs whose word gets the "
+             "higher total log-probability (chance 0.5)."
+             + (f" Streams: {listed}." if listed else "") + "</p>")
+
+
 def _board_of(ranking: Ranking, task: str) -> Leaderboard | None:
     return next((b for b in ranking.boards.values() if any(t.task == task for t in b.tasks)),
                 None)
@@ -426,6 +447,8 @@ def _run_section(page: _Page, db: ResultsDB, run: str,
             _leaderboard(page, board, f"{name}: all tiers")
             for tier, tier_board in ranking.tiers[name].items():
                 _leaderboard(page, tier_board, f"{name}: tier {tier}")
+        if "language" in ranking.boards:
+            _language_note(page, [a for a in artifacts if a.kind == "lm_stream"])
     else:
         page.add('<p class="muted">no quality tasks recorded yet.</p>')
     page.add("<h3>Tasks</h3>")

@@ -240,6 +240,35 @@ def pairs(
     _report_skipped([(s.path, s.reason) for s in scan.skipped], manifest)
 
 
+@data_app.command("minimal-pairs")
+def minimal_pairs(
+    out: Path = typer.Option(..., "--out", help="Folder for wavs/, all.jsonl and pairs.jsonl."),
+    speakers: int = typer.Option(2, "--speakers", min=1, help="Speakers: the last N of the "
+                                 "synthetic corpus's speakers (its held-out test ones first)."),
+    min_phones: int = typer.Option(4, "--min-phones", min=2, help="Use words of at least N "
+                                   "phonemes."),
+    seed: int = typer.Option(0, "--seed", help="Picks the phone each pseudo-word changes."),
+    overwrite: bool = typer.Option(False, help="Replace pairs made with other settings."),
+) -> None:
+    """Synthesize spoken word / pseudo-word pairs (sWUGGY-style) with espeak-ng.
+
+    Each pseudo-word changes one phoneme of a real word for another of its
+    class (stop, fricative, nasal, liquid, vowel), spoken by the same voice.
+    Encode OUT/all.jsonl with a tokenizer, or give `llm probe --pairs OUT
+    --tokenizer ...`, to score an LM on them.
+    """
+    from ..data.minimal_pairs import PairConfig, synthesize_pairs
+
+    try:
+        config = PairConfig(min_phones=min_phones, n_speakers=speakers, seed=seed)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    made = synthesize_pairs(out, config, overwrite=overwrite)
+    seconds = sum(it.duration for it in made.items)
+    typer.echo(f"{len(made.pairs)} pairs ({len(made.items)} clips, {seconds:.0f} s) in "
+               f"{made.manifest}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``data`` sub-app to the root app."""
     app.add_typer(data_app, name="data")

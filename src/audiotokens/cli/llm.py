@@ -1,4 +1,4 @@
-"""``audiotokens llm vocab|bpe`` (tokens for LLMs) and ``audiotokens export hf``."""
+"""``audiotokens llm vocab|bpe|probe`` (tokens for LLMs) and ``audiotokens export hf``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ __all__ = ["register", "tokenizer_info"]
 TEXT_TOKENIZER_DIR = "text_tokenizer"
 
 llm_app = typer.Typer(name="llm", no_args_is_help=True,
-                      help="Map tokens onto an LLM vocabulary and compress them with BPE.")
+                      help="Map tokens onto an LLM vocabulary, compress them with BPE, and "
+                      "probe them with a tiny LM.")
 export_app = typer.Typer(name="export", no_args_is_help=True,
                          help="Export a token store to other formats.")
 
@@ -133,6 +134,111 @@ def bpe(
         table.add_row(key, value)
     Console().print(table)
     Console().print(f"wrote {out}")
+
+
+@llm_app.command("probe")
+def probe(
+    tokens: Path = typer.Argument(..., help="A token store (from `audiotokens encode`)."),
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="The manifest the store was "
+                                  "encoded from: its 'split' field gives train/valid/test."),
+    db: Path = typer.Option(Path("results.db"), "--db", help="Results database to add to "
+                            "(e.g. a bench run's, to rank next to its boards)."),
+    run: str = typer.Option("lm-probe", "--run", help="Run name in the database."),
+    label: str = typer.Option("", "--label", help="Entry name (default: the tokenizer's name, "
+                              "plus (STREAM) for a non-plain stream)."),
+    layout: str = typer.Option("flatten", "--layout", help="flatten (one code per step), "
+                               "delay (MusicGen: all codebooks per step) or bpe."),
+    bpe_vocab: int | None = typer.Option(None, "--bpe-vocab", min=1, help="BPE vocabulary "
+                                         "size (with --layout bpe; trained on train items)."),
+    dedup: bool = typer.Option(False, "--dedup/--no-dedup", help="Collapse repeated frames "
+                               "first (run lengths are not modelled)."),
+    codebooks: int | None = typer.Option(None, "--codebooks", min=1, help="Model only the "
+                                         "first N codebooks."),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help="The store's tokenizer "
+                                         "(saved folder or registered name), to encode the "
+                                         "minimal pairs with."),
+    pairs: Path | None = typer.Option(None, "--pairs", help="A minimal-pairs folder (`data "
+                                      "minimal-pairs`); made there when missing. Default with "
+                                      "--tokenizer: minimal-pairs/ next to --db."),
+    pairs_tokens: Path | None = typer.Option(None, "--pairs-tokens", help="The pairs already "
+                                             "encoded (`encode` of PAIRS/all.jsonl) instead "
+                                             "of --tokenizer."),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds (mean ± 95 % CI)."),
+    max_steps: int | None = typer.Option(None, "--max-steps", min=1, help="Step budget of "
+                                         "each LM (default 1500; early stopping first)."),
+    max_items: int | None = typer.Option(None, "--max-items", min=1, help="At most N items "
+                                         "per split (evenly spread)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, mps."),
+) -> None:
+    """Train a tiny causal LM on a token store's stream and score it.
+
+    Per seed, an LSTM LM trains on the train items, stops early on the
+    valid items' NLL and is scored on the test items: bits per second
+    (total NLL in bits / audio seconds, comparable across frame rates,
+    layouts, dedup and BPE), bits and NLL per token. With minimal pairs
+    (a real word vs a one-phone pseudo-word, same voice), the share of
+    pairs whose word gets the higher total log-probability (sWUGGY's rule).
+    Results go to the database under the 'language' board: rank entries
+    with `audiotokens report DB`.
+
+    Examples:
+      audiotokens llm probe tokens/mel -m corpus/all.jsonl --tokenizer runs/mel
+      audiotokens llm probe tokens/mel -m corpus/all.jsonl --dedup --db out/results.db
+      audiotokens llm probe tokens/rvq -m corpus/all.jsonl --layout delay
+    """
+    from dataclasses import replace
+
+    from rich.console import Console
+
+    from ..bench.db import ResultsDB
+    from ..bench.lm_probe import PROBE_TRAIN, ProbeConfig, pair_frames, probe_store
+    from ..data.manifest import read_manifest
+    from ..data.minimal_pairs import PAIRS_FILE, read_pairs, synthesize_pairs
+    from ..llm.stream import StreamConfig
+    from ..store import TokenStore
+    from ..tokenizers.registry import load_tokenizer
+    from .bench import print_leaderboard
+
+    if not manifest.is_file():
+        raise FileNotFoundError(f"{manifest}: manifest not found")
+    if tokenizer is not None and pairs_tokens is not None:
+        raise typer.BadParameter("give --tokenizer or --pairs-tokens, not both",
+                                 param_hint="--pairs-tokens")
+    if pairs_tokens is not None and pairs is None:
+        raise typer.BadParameter("--pairs-tokens needs --pairs (the folder they were encoded "
+                                 "from)", param_hint="--pairs")
+    if pairs is not None and tokenizer is None and pairs_tokens is None:
+        raise typer.BadParameter("--pairs needs --tokenizer (to encode them) or "
+                                 "--pairs-tokens", param_hint="--pairs")
+    try:
+        stream = StreamConfig(layout, codebooks, dedup, bpe_vocab)
+        train = PROBE_TRAIN if max_steps is None else replace(
+            PROBE_TRAIN, max_steps=max_steps, min_steps=min(PROBE_TRAIN.min_steps, max_steps))
+        cfg = ProbeConfig(stream, train, seeds, run, label, max_items, device=device)
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from None
+    store = TokenStore.open(tokens)
+    console = Console()
+    pair_set = frames = None
+    if tokenizer is not None or pairs_tokens is not None:
+        folder = pairs if pairs is not None else db.parent / "minimal-pairs"
+        made = (folder / PAIRS_FILE).is_file()
+        pair_set = read_pairs(folder) if made else synthesize_pairs(folder)
+        tok = None if tokenizer is None else load_tokenizer(tokenizer)
+        frames = pair_frames(pair_set, store, pairs_tokens, tok)
+        console.print(f"minimal pairs: {len(pair_set.pairs)} in {folder}"
+                      + ("" if made else " (synthesized now)"))
+    with ResultsDB(db) as results:
+        summary = probe_store(store, read_manifest(manifest), results, cfg, pair_set, frames,
+                              console)
+    splits = ", ".join(f"{k} {v}" for k, v in summary.splits.items())
+    console.print(f"{summary.label} ({summary.tier}): stream {summary.stream}, ids per step "
+                  f"{list(summary.columns)}; items {splits}"
+                  + (f"; {summary.missing} manifest item(s) not in the store"
+                     if summary.missing else ""))
+    done = sum(o.status == "done" for o in summary.outcomes)
+    console.print(f"{done} seed(s) trained, {len(summary.outcomes) - done} already in {db}")
+    print_leaderboard(db, run, console)
 
 
 @export_app.command("hf")

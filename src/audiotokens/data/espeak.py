@@ -37,6 +37,8 @@ _INIT_PHONEME_IPA = 0x0002
 _INIT_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
+_PHONEME_INPUT = 0x100  # espeakPHONEMES: "[[...]]" in the text is read as phoneme mnemonics
+_PHONEME_SEPARATOR = ord("_") << 8  # espeak_TextToPhonemes: "_" between phoneme names
 _PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE = 1, 3, 4
 _EVENT_LIST_TERMINATED, _EVENT_END, _EVENT_PHONEME = 0, 5, 7
 _STRESS_MARKS = str.maketrans("", "", "ˈˌ")
@@ -122,6 +124,9 @@ class Espeak:
         lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint,
                                      ctypes.c_int, ctypes.c_uint, ctypes.c_uint,
                                      ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int,
+                                              ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         return lib
 
     def _close_private_copy(self) -> None:
@@ -175,27 +180,52 @@ class Espeak:
             i += 1
         return 0
 
+    def _set_voice(self, voice: str) -> None:
+        if self._lib is None:
+            raise EspeakError("use Espeak as a context manager: `with Espeak() as tts: ...`")
+        if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise EspeakError(f"espeak-ng has no voice {voice!r} (e.g. 'en-us', 'en-gb-x-rp+m3')")
+
+    def phonemes(self, text: str, voice: str) -> list[str]:
+        """The phonemes ``voice`` speaks for ``text``: espeak's ASCII mnemonics, stress marks
+        (' primary, , secondary) kept on the phoneme they precede, e.g. "garden" in en-us ->
+        ``["g", "'A@", "d", "@", "n"]``. Joined and put in ``[[...]]`` they are valid
+        :meth:`synthesize` input with ``phonemes=True`` (the same audio as the text)."""
+        self._set_voice(voice)
+        assert self._lib is not None
+        buffer = ctypes.c_char_p(text.encode("utf-8"))
+        pointer = ctypes.pointer(buffer)
+        names: list[str] = []
+        while pointer.contents.value:  # one clause per call; the pointer moves on
+            out = self._lib.espeak_TextToPhonemes(pointer, _CHARS_UTF8, _PHONEME_SEPARATOR)
+            if out is None:
+                break
+            names += [n for n in out.decode("utf-8", "replace").replace(" ", "_").split("_")
+                      if n]
+        return names
+
     def synthesize(self, text: str, voice: str, *, rate: int = 175, pitch: int = 50,
-                   pitch_range: int = 50) -> Utterance:
+                   pitch_range: int = 50, phonemes: bool = False) -> Utterance:
         """Speak ``text`` with ``voice`` (e.g. "en-us+f2"), ``rate`` in words/minute (80..450),
         ``pitch`` and ``pitch_range`` on espeak's 0..100 scale; returns an :class:`Utterance`.
+        With ``phonemes``, text inside ``[[...]]`` is read as phoneme mnemonics (see
+        :meth:`phonemes`).
 
         Output is bit-identical for the same calls in a fresh session, except for variants
         with breath noise (f2, f3, f5, Alicia, ...), which vary from run to run.
         """
-        if self._lib is None:
-            raise EspeakError("use Espeak as a context manager: `with Espeak() as tts: ...`")
         _check_range("rate", rate, RATE_RANGE)
         _check_range("pitch", pitch, PITCH_RANGE)
         _check_range("pitch_range", pitch_range, PITCH_RANGE)
-        if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise EspeakError(f"espeak-ng has no voice {voice!r} (e.g. 'en-us', 'en-gb-x-rp+m3')")
+        self._set_voice(voice)
+        assert self._lib is not None
         for param, value in ((_PARAM_RATE, rate), (_PARAM_PITCH, pitch),
                              (_PARAM_RANGE, pitch_range)):
             self._lib.espeak_SetParameter(param, int(value), 0)
         self._chunks, self._events = [], []
         data = text.encode("utf-8")
-        status = self._lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8,
+        flags = _CHARS_UTF8 | (_PHONEME_INPUT if phonemes else 0)
+        status = self._lib.espeak_Synth(data, len(data) + 1, 0, _POS_CHARACTER, 0, flags,
                                         None, None)
         self._lib.espeak_Synchronize()
         if status != 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["WORDS", "random_sentence", "random_word"]
+__all__ = ["LEXICON", "WORDS", "random_sentence", "random_word"]
 
 _DETERMINERS = ("the", "a", "this", "that", "every", "one", "my", "your", "our", "their")
 _ADJECTIVES = (
@@ -42,6 +42,12 @@ WORDS: tuple[str, ...] = tuple(sorted(set(
 )))
 
 
+def _lexicon() -> tuple[str, ...]:
+    plain = (_DETERMINERS + ("an",) + _ADJECTIVES + _NOUNS + _VERBS + _INTRANSITIVE + _ADVERBS
+             + _PREPOSITIONS + _NUMBERS)
+    return tuple(sorted(set(plain) | {_plural(n) for n in _NOUNS}))
+
+
 def _pick(rng: np.random.Generator, words: tuple[str, ...]) -> str:
     return words[int(rng.integers(len(words)))]
 
@@ -64,6 +70,10 @@ def _plural(noun: str) -> str:
     if noun.endswith(("s", "x", "ch", "sh")):
         return noun + "es"
     return noun + "s"
+
+
+#: every word a generated utterance can contain (sentences too: determiners, plurals, ...)
+LEXICON: tuple[str, ...] = _lexicon()
 
 
 def random_word(rng: np.random.Generator) -> str:
