@@ -84,7 +84,7 @@ class Row:
     system: str
     kind: str
     bitrate_bps: float
-    pesq: float
+    pesq_wb: float
     stoi: float
     mel_distance: float
     si_sdr: float
@@ -291,7 +291,7 @@ def evaluate_system(system: str, test: Path, out: Path, device: str) -> Row:
 
     torch.set_num_threads(1)
     kind, bps, run, trained = build_system(system, out, device)
-    scores: dict[str, list[float]] = {"pesq": [], "stoi": [], "mel_distance": [], "si_sdr": []}
+    scores: dict[str, list[float]] = {"pesq_wb": [], "stoi": [], "mel_distance": [], "si_sdr": []}
     items = read_manifest(test)
     for item in items:
         ref = load_audio(item.path, SAMPLE_RATE).samples
@@ -303,7 +303,7 @@ def evaluate_system(system: str, test: Path, out: Path, device: str) -> Row:
              for k, v in scores.items()}
     record = _read_record(out, trained) if trained else None
     return Row(system=system, kind=kind, bitrate_bps=float(bps), **means, n_clips=len(items),
-               n_pesq=int(np.isfinite(scores["pesq"]).sum()),
+               n_pesq=int(np.isfinite(scores["pesq_wb"]).sum()),
                steps=record.steps if record else None,
                train_minutes=record.minutes if record else None)
 
@@ -320,7 +320,7 @@ def markdown_table(rows: list[Row]) -> str:
     for r in rows:
         sdr = r.si_sdr if r.kind in WAVEFORM_KINDS else None
         steps = None if r.steps is None else float(r.steps)
-        lines.append(f"| {r.system} | {_fmt(r.bitrate_bps, '.0f')} | {_fmt(r.pesq, '.2f')} "
+        lines.append(f"| {r.system} | {_fmt(r.bitrate_bps, '.0f')} | {_fmt(r.pesq_wb, '.2f')} "
                      f"| {_fmt(r.stoi, '.3f')} | {_fmt(r.mel_distance, '.3f')} "
                      f"| {_fmt(sdr, '.1f')} | {_fmt(steps, '.0f')} "
                      f"| {_fmt(r.train_minutes, '.1f')} |")

@@ -71,7 +71,7 @@ def test_semantic_tokens_get_a_vocoder_and_generative_results(synth_root: Path,
     assert [(c.task, c.status) for c in summary.cells] == [("resynth-synth", "done")]
     with ResultsDB(summary.db_path) as db:
         metrics = {r.metric for r in db.results(summary.run) if r.task == "resynth-synth"}
-    assert {"pesq", "stoi", "mel_distance"} <= metrics
+    assert {"pesq_wb", "pesq_nb", "stoi", "mel_distance"} <= metrics
     saved = list((tmp_path / "tokenizers").rglob("vocoder/config.json"))
     assert len(saved) == 1  # trained once, saved beside the fitted tokenizer
     no_vocoder = run_benchmark(BenchConfig(out=tmp_path / "off", data=synth_root,

@@ -178,7 +178,25 @@ def test_version_1_file_is_upgraded_and_its_cells_recomputed(tmp_path) -> None:
         "INSERT INTO cells VALUES ('r1', 'a', 'asr', 0, '2026-01-01');")
     conn.close()
     with ResultsDB(path) as db:
-        assert db.schema_version() == SCHEMA_VERSION == 2
+        assert db.schema_version() == SCHEMA_VERSION == 3
         assert db.has_cell("r1", "a", "asr", 0)
         assert not db.has_cell("r1", "a", "asr", 0, key="any-settings")
-        assert db.boards("r1") == {}
+        assert db.boards("r1") == {} and db.primaries("r1") == {}
+
+
+def test_version_2_file_keeps_its_pesq_column_and_records_primaries(tmp_path) -> None:
+    path = tmp_path / "v2.db"
+    with ResultsDB(path) as db:  # a version-2 file: no primaries table, an old "pesq" column
+        db.add_cell([res(task="resynth", metric="pesq", value=2.5, hib=True),
+                     res(task="resynth", metric="stoi", value=0.8, hib=True)])
+    conn = sqlite3.connect(path)
+    conn.executescript("DROP TABLE primaries; UPDATE schema SET version = 2;")
+    conn.close()
+    with ResultsDB(path) as db:
+        assert db.schema_version() == 3 and db.primaries("r1") == {}
+        assert [(r.metric, r.value) for r in db.results("r1")] == [("pesq", 2.5), ("stoi", 0.8)]
+        db.set_primary("r1", "resynth", "pesq_nb", "1 of 3 references below 16 kHz")
+        db.set_primary("r1", "resynth", "pesq_wb", "all 3 references at >= 16 kHz")  # replaced
+        db.set_primary("r2", "enhance", "pesq_nb")
+        assert db.primaries("r1") == {"resynth": "pesq_wb"}
+        assert db.primary_reasons("r1") == {"resynth": "all 3 references at >= 16 kHz"}

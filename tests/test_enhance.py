@@ -159,12 +159,14 @@ def test_runner_enhances_codec2_and_reports_the_rest(synth_root: Path, tmp_path:
                    if a.task == "enhance"]
     assert len(weights) == 1 and len(weights[0]["names"]) == len(weights[0]["weights"]) > 1
     names = [r.metric for r in results]
-    assert names[0] == "pesq" and {"stoi", "si_sdr", "pesq@noisy", "pesq@noisy_tokens",
-                                   "pesq@clean_tokens", "token_accuracy",
-                                   "token_accuracy@noisy"} <= set(names)
+    assert names[0] == "pesq_wb" and {"pesq_nb", "stoi", "si_sdr", "pesq_wb@noisy",
+                                      "pesq_nb@noisy", "pesq_wb@noisy_tokens",
+                                      "pesq_wb@clean_tokens", "token_accuracy",
+                                      "token_accuracy@noisy"} <= set(names)
     assert ("dnsmos" in names) == dnsmos_available()
     values = {r.metric: r.value for r in results}
-    assert 1.0 <= values["pesq"] <= 4.7 and 0.0 <= values["token_accuracy"] <= 1.0
+    assert 1.0 <= values["pesq_wb"] <= 4.7 and 1.0 <= values["pesq_nb"] <= 4.6
+    assert 0.0 <= values["token_accuracy"] <= 1.0
     assert values["token_accuracy@noisy"] > 0.0  # codec2 keeps some frames through noise
     kinds = {a.name.split()[0] for a in audio}
     assert kinds == {"enhanced", "noisy", "reference"}

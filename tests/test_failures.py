@@ -49,7 +49,8 @@ def test_tally_means_only_scored_items_and_keeps_reasons() -> None:
 def test_resynth_metrics_name_the_reason_per_score() -> None:
     x = noisy_speechlike(0.1, 16000, seed=1)
     m = resynth_metrics(x, x, 16000)
-    assert math.isnan(m.pesq) and m.reason("pesq").startswith("PESQ: too short")
+    assert math.isnan(m.pesq_wb) and m.reason("pesq_wb").startswith("PESQ-WB: too short")
+    assert m.reason("pesq_nb").startswith("PESQ-NB: too short")
     assert m.reason("si_sdr") == "" and m.si_sdr == 120.0
 
 
@@ -85,13 +86,13 @@ def test_resynth_task_reports_items_a_score_failed_on(tmp_path) -> None:
     task = ResynthTask("resynth-synth", "synthetic", n_samples=0)
     out = task.run(at.load_tokenizer("mulaw"), items, tmp_path / "o", run="r", label="mulaw",
                    tier="high")
-    pesq = out.summaries["pesq"]
+    pesq = out.summaries["pesq_wb"]
     assert (pesq.n_scored, pesq.n_items) == (1, 2)
-    assert pesq.failures[0].startswith("short: PESQ: too short")
+    assert pesq.failures[0].startswith("short: PESQ-WB: too short")
     alone = task.run(at.load_tokenizer("mulaw"), items[:1], tmp_path / "o1", run="r",
                      label="mulaw", tier="high")
-    assert out.metrics["pesq"] == pytest.approx(alone.metrics["pesq"])  # the mean of 1 item
-    assert pesq.line().startswith(f"pesq={pesq.mean:.3f} (1/2 items; 1 failed: short: PESQ")
+    assert out.metrics["pesq_wb"] == pytest.approx(alone.metrics["pesq_wb"])  # mean of 1 item
+    assert pesq.line().startswith(f"pesq_wb={pesq.mean:.3f} (1/2 items; 1 failed: short: PESQ")
     assert out.summaries["si_sdr"].n_scored == 2  # defined for the short item too
 
 

@@ -24,9 +24,9 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 
 def test_task_declares_pesq_first_and_is_in_the_defaults() -> None:
     task = make_task("resynth-synth")
-    assert isinstance(task, ResynthTask) and task.primary.name == "pesq"
+    assert isinstance(task, ResynthTask) and task.primary.name == "pesq_wb"
     names = [m.name for m in task.metrics]
-    assert names[:4] == ["pesq", "stoi", "si_sdr", "mel_distance"]
+    assert names[:5] == ["pesq_wb", "pesq_nb", "stoi", "si_sdr", "mel_distance"]
     assert ("spk_sim" in names) == speaker_similarity_available()
     assert "resynth-synth" in CORPUS_TASKS["synthetic"]
     assert "resynth-librispeech" in CORPUS_TASKS["librispeech"]
@@ -62,9 +62,10 @@ def test_resynth_scores_mulaw_and_reports_tokenizers_without_decoder(
     rows = [r for r in results if r.task == "resynth-synth"]
     assert {r.tokenizer for r in rows} == {"mulaw"} and {r.seed for r in rows} == {0}
     value = {r.metric: r.value for r in rows}
-    assert rows[0].metric == "pesq"  # the ranking's primary metric is recorded first
+    assert rows[0].metric == "pesq_wb"  # the ranking's primary metric is recorded first
     assert value["stoi"] > 0.9  # 8-bit mu-law at 16 kHz is near-transparent
-    assert 3.0 < value["pesq"] <= 4.65 and value["si_sdr"] > 20.0
+    assert 3.0 < value["pesq_wb"] <= 4.65 and value["si_sdr"] > 20.0
+    assert 3.0 < value["pesq_nb"] <= 4.56 and value["pesq_nb"] != value["pesq_wb"]
     assert 0.0 <= value["mel_distance"] < 0.5
     if speaker_similarity_available():
         assert 0.8 < value["spk_sim"] <= 1.0 + 1e-6
@@ -73,8 +74,12 @@ def test_resynth_scores_mulaw_and_reports_tokenizers_without_decoder(
     assert len(decoded) == 2 and len(refs) == 2
     assert all(a.tokenizer == "mulaw" and Path(a.payload).is_file() for a in audio)
 
-    ranking = rank_results(results)
-    assert ranking.primary["resynth-synth"] == "pesq"
+    with ResultsDB(summary.db_path) as db:
+        primaries, reasons = db.primaries(summary.run), db.primary_reasons(summary.run)
+    assert primaries["resynth-synth"] == "pesq_wb"  # the synthetic corpus is at 16 kHz
+    assert reasons["resynth-synth"].endswith("references at >= 16 kHz: wide-band PESQ")
+    ranking = rank_results(results, primaries)
+    assert ranking.primary["resynth-synth"] == "pesq_wb"
     missing = {row.tokenizer: row.missing for row in ranking.boards["generative"].rows}
     assert missing == {"mulaw": (), "energy": ("resynth-synth",),
                        "continuous-mel": ("resynth-synth",)}
@@ -89,3 +94,25 @@ def test_resynth_scores_mulaw_and_reports_tokenizers_without_decoder(
     assert cells == {"mulaw": "skipped", "energy": "no-decoder", "continuous-mel": "no-decoder"}
     with ResultsDB(again.db_path) as db:
         assert len(db.artifacts(again.run, "audio")) == 4
+
+
+def test_a_narrow_band_reference_makes_narrow_band_pesq_primary(tmp_path: Path) -> None:
+    import audiotokens as at
+    from audiotokens.audio import save_audio
+    from audiotokens.testing import noisy_speechlike
+
+    items = [ManifestItem(f"u{rate}", str(save_audio(
+        tmp_path / f"u{rate}.wav", noisy_speechlike(1.5, rate, seed=rate), rate)), 1.5)
+        for rate in (16000, 8000)]
+    task = ResynthTask("resynth-x", "synthetic", n_samples=0)
+    tok = at.load_tokenizer("mulaw")
+    out = task.run(tok, items, tmp_path / "o", run="r", label="mulaw", tier="high")
+    assert out.primary == "pesq_nb" and out.results[0].metric == "pesq_nb"
+    assert out.primary_reason.startswith("1 of 2 references below 16 kHz (lowest 8000 Hz)")
+    assert out.summaries["pesq_nb"].n_scored == 2  # both clips on the narrow-band scale
+    wb = out.summaries["pesq_wb"]  # the 8 kHz clip has no wide-band score, and says why
+    assert (wb.n_scored, wb.n_items) == (1, 2)
+    assert wb.failures == ("u8000: PESQ-WB: needs audio at >= 16000 Hz, got 8000 Hz",)
+    wide = task.run(tok, items[:1], tmp_path / "o1", run="r", label="mulaw", tier="high")
+    assert wide.primary == "pesq_wb" and wide.results[0].metric == "pesq_wb"
+    assert out.metrics["pesq_wb"] == pytest.approx(wide.metrics["pesq_wb"])  # never mixed

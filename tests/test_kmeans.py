@@ -12,7 +12,9 @@ from audiotokens.tokenizers.kmeans import (
     assign,
     fit_kmeans,
     inertia,
+    kmeans_parallel,
     kmeans_plus_plus,
+    lloyd,
 )
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -170,3 +172,67 @@ def test_reservoir_is_uniform_over_the_stream() -> None:
     per_bin = counts.reshape(10, -1).sum(1)
     expected = trials * cap / 10
     assert np.all(np.abs(per_bin - expected) < 0.1 * expected), per_bin
+
+
+def separated_blobs(centers: int = 12, per: int = 150, seed: int = 0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Tight, far-apart Gaussian blobs of unequal sizes: (x float32 [N, 8], blob id [N])."""
+    rng = np.random.default_rng(seed)
+    mu = rng.normal(size=(centers, 8)) * 30.0
+    labels = np.repeat(np.arange(centers), rng.integers(per // 3, per, centers))
+    return (mu[labels] + rng.normal(size=(len(labels), 8))).astype(np.float32), labels
+
+
+@pytest.mark.parametrize("seeding", [kmeans_parallel, kmeans_plus_plus])
+def test_seeding_finds_every_separated_blob_and_is_deterministic(seeding) -> None:
+    x, labels = separated_blobs()
+    for seed in (0, 1, 2):
+        init = seeding(x, 12, seed=seed)
+        rows = {tuple(r) for r in x.tolist()}
+        assert init.shape == (12, 8) and all(tuple(r) in rows for r in init.tolist())
+        own = labels[np.argmin(((x[:, None] - init[None]) ** 2).sum(-1), 0)]  # seed -> blob
+        assert sorted(own.tolist()) == list(range(12))  # one seed in every blob
+        np.testing.assert_array_equal(init, seeding(x, 12, seed=seed))
+    assert not np.array_equal(seeding(x, 12, seed=0), seeding(x, 12, seed=1))
+
+
+def test_kmeans_parallel_small_and_degenerate_inputs() -> None:
+    x = np.repeat(np.eye(3, dtype=np.float32), 10, axis=0)  # 3 distinct points, k=5
+    init = kmeans_parallel(x, 5, seed=0)
+    assert init.shape == (5, 3) and len({tuple(r) for r in init.tolist()}) == 3
+    assert kmeans_parallel(x[:4], 4, seed=0).shape == (4, 3)  # k == N: every row
+    with pytest.raises(ValueError, match="1 <= k <= N"):
+        kmeans_parallel(x[:3], 4)
+    with pytest.raises(ValueError, match="rounds >= 1"):
+        kmeans_parallel(x, 2, rounds=0)
+
+
+def test_weighted_kmeans_plus_plus_follows_the_weights() -> None:
+    x = np.array([[0.0], [1.0], [10.0], [11.0]], dtype=np.float32)
+    heavy = kmeans_plus_plus(x, 2, seed=0, weights=np.array([1, 1, 0, 0]))
+    assert sorted(heavy[:, 0].tolist()) == [0.0, 1.0]  # zero weight: never worth a seed
+    with pytest.raises(ValueError, match="weights must be"):
+        kmeans_plus_plus(x, 2, weights=np.array([1.0, -1.0, 1.0, 1.0]))
+
+
+def test_lloyd_tolerance_stops_early_and_history_is_monotone() -> None:
+    x = blobs(seed=2)
+    init = kmeans_plus_plus(x, 20, seed=0)
+    full = lloyd(x, init, 30)
+    assert full.n_iter == len(full.history) - 1 <= 30
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(full.history[:-1], full.history[1:],
+                                                       strict=True))
+    assert full.inertia == pytest.approx(inertia(x, full.centroids), rel=1e-5)
+    early = lloyd(x, init, 30, tol=1e-2)
+    assert early.n_iter < full.n_iter
+    h = early.history
+    assert h[-2] - h[-1] <= 1e-2 * h[-2]  # stopped at the first small step, not before
+    assert all(a - b > 1e-2 * a for a, b in zip(h[:-2], h[1:-1], strict=True))
+    np.testing.assert_array_equal(early.centroids, lloyd(x, init, early.n_iter).centroids)
+    cfg = KMeansConfig(k=20, iterations=30, tol=1e-2, init="k-means||")
+    res = fit_kmeans(x, cfg)
+    assert res.n_iter < 30 and res.history[0] == res.init_inertia
+    with pytest.raises(ValueError, match="init must be one of"):
+        KMeansConfig(init="random")
+    with pytest.raises(ValueError, match="tol must be in"):
+        KMeansConfig(tol=1.5)

@@ -12,6 +12,7 @@ import audiotokens as at
 from audiotokens.metrics import (
     ResynthMetrics,
     mel_distance,
+    pesq_primary,
     pesq_score,
     resynth_metrics,
     si_sdr,
@@ -33,7 +34,8 @@ def _noise(n: int, scale: float, seed: int = 0) -> np.ndarray:
 def test_identical_signal_scores_best(speech) -> None:
     x, sr = speech.samples, speech.sample_rate
     m = resynth_metrics(x, x, sr)
-    assert m.pesq > 4.5 and m.stoi > 0.99 and m.si_sdr == 120.0 and m.mel_distance == 0.0
+    assert m.pesq_wb > 4.5 and m.pesq_nb > 4.4 and m.stoi > 0.99
+    assert m.si_sdr == 120.0 and m.mel_distance == 0.0
     assert m.notes == ()
 
 
@@ -43,8 +45,9 @@ def test_noise_scores_badly_and_degradation_is_ordered(speech) -> None:
     clean = resynth_metrics(x, x, sr)
     mild = resynth_metrics(x, x + 0.1 * noise, sr)
     bad = resynth_metrics(x, noise, sr)
-    assert bad.pesq < 1.6 and bad.stoi < 0.6 and bad.si_sdr < -10 and bad.mel_distance > 1.0
-    assert clean.pesq > mild.pesq > bad.pesq
+    assert bad.pesq_wb < 1.6 and bad.stoi < 0.6 and bad.si_sdr < -10 and bad.mel_distance > 1.0
+    assert clean.pesq_wb > mild.pesq_wb > bad.pesq_wb
+    assert clean.pesq_nb > mild.pesq_nb > bad.pesq_nb
     assert clean.stoi > mild.stoi > bad.stoi
     assert clean.si_sdr > mild.si_sdr > bad.si_sdr
     assert 17 < mild.si_sdr < 23  # noise at -20 dB relative to the speech
@@ -62,18 +65,42 @@ def test_si_sdr_is_scale_invariant_and_lengths_are_aligned(speech) -> None:
 
 def test_narrow_band_and_other_rates(speech) -> None:
     x8 = at.audio.resample(speech.samples, 16000, 8000)
-    assert pesq_score(x8, x8, 8000) > 4.4  # narrow-band P.862 tops out at ~4.55
+    assert pesq_score(x8, x8, 8000, "nb") > 4.4  # narrow-band P.862 tops out at ~4.55
+    with pytest.raises(ValueError, match="PESQ-WB: needs audio at >= 16000 Hz, got 8000 Hz"):
+        pesq_score(x8, x8, 8000, "wb")
+    m8 = resynth_metrics(x8, x8, 8000)  # an 8 kHz clip: narrow-band only, the reason kept
+    assert math.isnan(m8.pesq_wb) and m8.pesq_nb > 4.4
+    assert m8.reason("pesq_wb").startswith("PESQ-WB: needs audio") and not m8.reason("pesq_nb")
     x22 = at.audio.resample(speech.samples, 16000, 22050)
-    assert pesq_score(x22, x22, 22050) > 4.5
+    assert pesq_score(x22, x22, 22050, "wb") > 4.5
     assert stoi_score(x22, x22, 22050) > 0.99
+    with pytest.raises(ValueError, match=r"PESQ mode must be one of \('wb', 'nb'\)"):
+        pesq_score(x22, x22, 22050, "swb")
+
+
+def test_narrow_band_of_a_wide_band_clip_is_its_8khz_score(speech) -> None:
+    x = speech.samples
+    est = x + 0.05 * _noise(len(x), float(x.std()))
+    nb = pesq_score(x, est, 16000, "nb")
+    down = [at.audio.resample(s, 16000, 8000) for s in (x, est)]
+    assert nb == pytest.approx(pesq_score(*down, 8000, "nb"), abs=1e-6)
+    assert nb != pytest.approx(pesq_score(x, est, 16000, "wb"), abs=0.05)  # other scale
+
+
+def test_pesq_primary_is_wide_band_only_when_every_reference_allows_it() -> None:
+    assert pesq_primary([16000, 24000, 44100]).metric == "pesq_wb"
+    mixed = pesq_primary([16000, 8000, 16000])
+    assert mixed.metric == "pesq_nb" and mixed.reason.startswith("1 of 3 references below")
+    with pytest.raises(ValueError, match="at least one reference"):
+        pesq_primary([])
 
 
 def test_degenerate_input_is_a_clear_error(speech) -> None:
     x = speech.samples
-    with pytest.raises(ValueError, match="PESQ: reference is silent"):
-        pesq_score(np.zeros(16000), x[:16000], 16000)
-    with pytest.raises(ValueError, match="PESQ: too short"):
-        pesq_score(x[:2000], x[:2000], 16000)
+    with pytest.raises(ValueError, match="PESQ-WB: reference is silent"):
+        pesq_score(np.zeros(16000), x[:16000], 16000, "wb")
+    with pytest.raises(ValueError, match="PESQ-NB: too short"):
+        pesq_score(x[:2000], x[:2000], 16000, "nb")
     with pytest.raises(ValueError, match="STOI: too short"):
         stoi_score(x[:3000], x[:3000], 16000)
     with pytest.raises(ValueError, match="SI-SDR: empty"):
@@ -88,9 +115,11 @@ def test_resynth_metrics_reports_nan_with_reason(speech) -> None:
     short = speech.samples[:3000]
     m = resynth_metrics(short, short, 16000)
     assert isinstance(m, ResynthMetrics)
-    assert math.isnan(m.pesq) and math.isnan(m.stoi) and m.si_sdr == 120.0
-    assert any("PESQ: too short" in n for n in m.notes)
-    assert m.to_dict()["notes"].count("too short") == 2
+    assert math.isnan(m.pesq_wb) and math.isnan(m.pesq_nb) and math.isnan(m.stoi)
+    assert m.si_sdr == 120.0
+    assert any("PESQ-WB: too short" in n for n in m.notes)
+    assert m.reason("pesq_nb").startswith("PESQ-NB: too short")
+    assert m.to_dict()["notes"].count("too short") == 3
 
 
 def test_dnsmos_rates_noisy_speech_below_clean(speech) -> None:

@@ -289,3 +289,21 @@ def test_partly_scored_metrics_show_their_counts_and_reasons(tmp_path: Path) -> 
     assert "A / resynth-synth: items without a score: u1: PESQ: no utterance detected; " \
            "u2: shorter than one frame" in page
     assert "resemblyzer is not installed" in page
+
+
+def test_the_recorded_primary_pesq_is_starred_and_explained(tmp_path: Path) -> None:
+    path = tmp_path / "results.db"
+    with ResultsDB(path) as db:  # recorded wide-band first, but the run chose narrow-band
+        for tok, wb, nb in (("A", 1.4, 2.9), ("B", 1.6, 2.1)):
+            db.add_cell([r(tok, "medium", "resynth-synth", "pesq_wb", wb, True),
+                         r(tok, "medium", "resynth-synth", "pesq_nb", nb, True)])
+        db.set_primary("r1", "resynth-synth", "pesq_nb",
+                       "1 of 6 references below 16 kHz (lowest 8000 Hz): narrow-band PESQ")
+        page = render_report(db)
+    table = next(t for t in parse(page).tables if t["class"] == "task task-resynth-synth")
+    assert "pesq_nb ↑ ★" in page and "pesq_wb ↑ ★" not in page
+    assert [row[0] for row in table["rows"][1:]] == ["A", "B"]  # ranked on pesq_nb
+    assert "resynth-synth: ranked on pesq_nb (1 of 6 references below 16 kHz" in page
+    with ResultsDB(path) as db:
+        declared = render_report(db, primary={"resynth-synth": "pesq_wb"})
+    assert "pesq_wb ↑ ★" in declared and "ranked on pesq_nb" not in declared

@@ -44,14 +44,20 @@ def test_resynth_cli_with_mulaw_writes_audio_and_tables(manifest, tmp_path, caps
     assert len(wavs) == 3 and all(sf.info(str(w)).samplerate == 16000 for w in wavs)
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [r["id"] for r in rows][-2:] == ["mean", "scored"] and len(rows) == 5
-    assert rows[-1]["pesq"] == "3/3"
+    assert rows[-1]["pesq_nb"] == "3/3" and rows[-1]["pesq_wb"] == "2/3"
     report = json.loads((out / "metrics.json").read_text())
-    assert report["scored"]["pesq"] == {"n_scored": 3, "n_items": 3, "failures": []}
+    assert report["scored"]["pesq_nb"] == {"n_scored": 3, "n_items": 3, "failures": []}
     assert report["bitrate_bps"] == 128000 and len(report["items"]) == 3
     mean = report["mean"]
-    assert mean["pesq"] > 3.5 and mean["stoi"] > 0.95 and mean["si_sdr"] > 25
+    assert mean["pesq_wb"] > 3.5 and mean["pesq_nb"] > 3.5
+    assert mean["stoi"] > 0.95 and mean["si_sdr"] > 25
     fsdd_row = next(it for it in report["items"] if "nicolas" in it["id"])
     assert fsdd_row["metric_rate"] == 8000  # the 8 kHz file is scored at its own rate
+    assert fsdd_row["pesq_wb"] is None and fsdd_row["pesq_nb"] > 3.0  # narrow-band only
+    assert report["scored"]["pesq_wb"]["failures"] == [
+        f"{fsdd_row['id']}: PESQ-WB: needs audio at >= 16000 Hz, got 8000 Hz"]
+    wide = [it["pesq_wb"] for it in report["items"] if it["id"] != fsdd_row["id"]]
+    assert mean["pesq_wb"] == pytest.approx(float(np.mean(wide)))  # not mixed with nb
     decoded = at.load_audio(wavs[0]).samples
     assert np.abs(decoded).max() > 0.01
 
@@ -112,13 +118,15 @@ def test_a_score_failing_on_some_items_reports_count_and_reasons(manifest, tmp_p
     both = write_manifest(items, tmp_path / "with_short.jsonl")
     assert _run(["resynth", "mulaw", "--manifest", str(both), "--out", str(tmp_path / "o")]) == 0
     printed = capsys.readouterr().out
-    assert "pesq=" in printed and "(3/4 items; 1 failed: short: PESQ: too short" in printed
+    assert "pesq_nb=" in printed
+    assert "(3/4 items; 1 failed: short: PESQ-NB: too short" in printed
     report = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert report["scored"]["pesq"]["n_scored"] == 3 and report["scored"]["pesq"]["n_items"] == 4
-    assert report["scored"]["pesq"]["failures"][0].startswith("short: PESQ: too short")
+    nb = report["scored"]["pesq_nb"]
+    assert nb["n_scored"] == 3 and nb["n_items"] == 4
+    assert nb["failures"][0].startswith("short: PESQ-NB: too short")
     assert report["scored"]["stoi"]["n_items"] == 4
-    full = [it["pesq"] for it in report["items"] if it["id"] != "short"]
-    assert report["mean"]["pesq"] == pytest.approx(float(np.mean(full)))
+    full = [it["pesq_nb"] for it in report["items"] if it["id"] != "short"]
+    assert report["mean"]["pesq_nb"] == pytest.approx(float(np.mean(full)))
 
 
 class _Hop1600(at.Tokenizer):
@@ -146,5 +154,6 @@ def test_an_item_shorter_than_one_frame_is_reported_not_decoded(tmp_path) -> Non
     (item,) = report.items
     assert item.n_frames == 0 and item.out_path == ""
     assert "shorter than one frame" in item.metrics.notes[0]
-    assert report.summaries["pesq"].n_scored == 0 and report.summaries["pesq"].n_items == 1
+    assert report.summaries["pesq_wb"].n_scored == 0
+    assert report.summaries["pesq_wb"].n_items == 1
     assert "tiny: " in report.summaries["stoi"].failures[0]

@@ -71,6 +71,25 @@ def test_speaker_id_splits_by_utterance(librispeech_root: Path) -> None:
     assert len(ids) == len(set(ids)) == 100
 
 
+def test_speaker_verification_trials_are_held_out_utterances(librispeech_root: Path) -> None:
+    from dataclasses import replace
+
+    from audiotokens.data import librispeech_manifest
+
+    task = make_task("spkid-librispeech")
+    assert [m.name for m in task.metrics] == ["accuracy", "eer_closed_set"]
+    items = librispeech_manifest(librispeech_root)
+    data = task.prepare(items)
+    train_files = {it.path for it in data.train}
+    assert not train_files & {it.path for it in [*data.valid, *data.test]}
+    # closed set: every trial speaker is a training class (hence the metric's name)
+    assert {it.speaker for it in data.test} <= {it.speaker for it in data.train}
+    speaker = data.test[0].speaker  # list each of one speaker's files twice, under two ids
+    twins = [replace(it, id=it.id + "-copy") for it in items if it.speaker == speaker]
+    with pytest.raises(ValueError, match="verification trials must be held out"):
+        task.prepare([*items, *twins])
+
+
 def test_asr_targets_and_collate(synth_root: Path) -> None:
     from audiotokens.data import read_manifest
 
@@ -139,7 +158,7 @@ def test_synthetic_tasks_record_metrics(synth_root: Path, tmp_path: Path) -> Non
     for tok in ("continuous-mel", "energy"):
         assert {(tok, "asr-synth", "cer"), (tok, "asr-synth", "wer"),
                 (tok, "prosody-proxy", "accuracy"), (tok, "spkid-synth", "accuracy"),
-                (tok, "spkid-synth", "eer")} <= got
+                (tok, "spkid-synth", "eer_closed_set")} <= got
     assert {a.task for a in weights} == {"asr-synth", "prosody-proxy", "spkid-synth"}
     assert all(a.tokenizer == "energy" for a in weights)  # the continuous baseline has none
     with ResultsDB(summary.db_path) as db:
@@ -169,14 +188,15 @@ def test_fsdd_and_librispeech_tasks_record_metrics(fsdd_root: Path, librispeech_
     assert summary.trained == 3
     with ResultsDB(summary.db_path) as db:
         values = {(r.task, r.metric): r.value for r in db.results(summary.run)}
-    own = {("kws-fsdd", "accuracy"), ("spkid-fsdd", "accuracy"), ("spkid-fsdd", "eer"),
-           ("spkid-librispeech", "accuracy"), ("spkid-librispeech", "eer")}
+    own = {("kws-fsdd", "accuracy"), ("spkid-fsdd", "accuracy"),
+           ("spkid-fsdd", "eer_closed_set"), ("spkid-librispeech", "accuracy"),
+           ("spkid-librispeech", "eer_closed_set")}
     assert set(values) == own | {(t, f"{m}@chance") for t, m in own}
     assert all(0.0 <= v <= 1.0 for v in values.values())
     # chance: the majority class of 10 digits / 6 or 10 speakers, and a constant trial score
     assert values[("kws-fsdd", "accuracy@chance")] <= 0.2
-    assert values[("spkid-fsdd", "eer@chance")] == values[("spkid-librispeech", "eer@chance")] \
-        == 0.5
+    assert values[("spkid-fsdd", "eer_closed_set@chance")] \
+        == values[("spkid-librispeech", "eer_closed_set@chance")] == 0.5
 
 
 def _ravdess(root: Path) -> None:

@@ -1,5 +1,5 @@
-"""Resynthesis quality: PESQ, STOI, SI-SDR and log-mel distance between a reference and an
-estimate of the same utterance.
+"""Resynthesis quality: PESQ (wide-band and narrow-band, never mixed), STOI, SI-SDR and
+log-mel distance between a reference and an estimate of the same utterance.
 
 Every function takes ``(reference, estimate, sample_rate)``: mono float arrays [N] and [M] at
 the same ``sample_rate`` (Hz). Both are trimmed to the shorter length (codecs pad to whole
@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -21,6 +22,8 @@ __all__ = [
     "MetricSummary",
     "ScoreTally",
     "ResynthMetrics",
+    "PesqChoice",
+    "pesq_primary",
     "pesq_score",
     "stoi_score",
     "si_sdr",
@@ -32,8 +35,10 @@ __all__ = [
     "dnsmos_available",
 ]
 
-METRIC_NAMES = ("pesq", "stoi", "si_sdr", "mel_distance")
-_LABELS = {"pesq": "PESQ", "stoi": "STOI", "si_sdr": "SI-SDR", "mel_distance": "mel distance"}
+METRIC_NAMES = ("pesq_wb", "pesq_nb", "stoi", "si_sdr", "mel_distance")
+_LABELS = {"pesq_wb": "PESQ-WB", "pesq_nb": "PESQ-NB", "stoi": "STOI", "si_sdr": "SI-SDR",
+           "mel_distance": "mel distance"}
+PESQ_MODES = {"wb": 16000, "nb": 8000}  # P.862.2 wide-band at 16 kHz, P.862 narrow-band at 8
 SILENCE_PEAK = 1e-4
 PESQ_MIN_SECONDS = 0.25
 SI_SDR_MAX_DB = 120.0
@@ -44,11 +49,15 @@ class ResynthMetrics:
     """Scores of one estimate against its reference; NaN where a score could not be computed
     (``notes`` says why). Higher is better except ``mel_distance`` (lower is better).
 
-    ``pesq``: MOS-LQO, about 1.0..4.64 (wide-band) / 4.55 (narrow-band);
-    ``stoi``: 0..1; ``si_sdr``: dB; ``mel_distance``: mean |log-mel difference| (nepers).
+    ``pesq_wb``: wide-band PESQ MOS-LQO (about 1.0..4.64), NaN for audio under 16 kHz;
+    ``pesq_nb``: narrow-band PESQ (about 1.0..4.55) of both signals resampled to 8 kHz, for
+    any rate >= 8 kHz (so clips of every corpus share one scale); the two are different
+    scales and are never averaged together. ``stoi``: 0..1; ``si_sdr``: dB;
+    ``mel_distance``: mean |log-mel difference| (nepers).
     """
 
-    pesq: float
+    pesq_wb: float
+    pesq_nb: float
     stoi: float
     si_sdr: float
     mel_distance: float
@@ -88,7 +97,7 @@ class MetricSummary:
         return self.n_items - self.n_scored
 
     def line(self) -> str:
-        """``"pesq=1.234 (5/6 items; 1 failed: a: PESQ: too short ...)"``; the count is left
+        """``"pesq_wb=1.234 (5/6 items; 1 failed: a: PESQ-WB: too short ...)"``; the count is left
         out when every item was scored."""
         head = f"{self.name}={self.mean:.3f}" if self.n_scored else f"{self.name}=undefined"
         if not self.n_failed:
@@ -149,18 +158,24 @@ def _prepare(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
     return ref, est
 
 
-def pesq_score(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
-    """PESQ (ITU-T P.862): wide-band at 16 kHz, narrow-band at 8 kHz.
+def pesq_score(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
+               mode: str) -> float:
+    """PESQ MOS-LQO in ``mode`` "wb" (ITU-T P.862.2 at 16 kHz) or "nb" (P.862 at 8 kHz).
 
-    Other rates are resampled: to 16 kHz (wb) when ``sample_rate >= 16000``, else to 8 kHz
-    (nb). Needs at least 0.25 s and some detectable speech.
+    Both signals are resampled to the mode's rate; a mode needs ``sample_rate`` >= that rate
+    (wide-band PESQ of 8 kHz audio would score a band the audio never had). Needs at least
+    0.25 s and some detectable speech.
     """
-    ref, est = _prepare(reference, estimate, sample_rate, "PESQ")
-    rate, mode = (16000, "wb") if sample_rate >= 16000 else (8000, "nb")
+    if mode not in PESQ_MODES:
+        raise ValueError(f"PESQ mode must be one of {tuple(PESQ_MODES)}, got {mode!r}")
+    label, rate = f"PESQ-{mode.upper()}", PESQ_MODES[mode]
+    ref, est = _prepare(reference, estimate, sample_rate, label)
+    if sample_rate < rate:
+        raise ValueError(f"{label}: needs audio at >= {rate} Hz, got {sample_rate} Hz")
     ref = resample(ref.astype(np.float32), sample_rate, rate)
     est = resample(est.astype(np.float32), sample_rate, rate)
     if len(ref) < PESQ_MIN_SECONDS * rate:
-        raise ValueError(f"PESQ: too short ({len(ref) / rate:.3f} s < {PESQ_MIN_SECONDS} s)")
+        raise ValueError(f"{label}: too short ({len(ref) / rate:.3f} s < {PESQ_MIN_SECONDS} s)")
     from pesq import PesqError, pesq
 
     try:
@@ -168,7 +183,29 @@ def pesq_score(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) ->
             warnings.simplefilter("ignore", RuntimeWarning)
             return float(pesq(rate, ref, est, mode, on_error=PesqError.RAISE_EXCEPTION))
     except PesqError as err:
-        raise ValueError(f"PESQ: {_pesq_reason(err)}") from None
+        raise ValueError(f"{label}: {_pesq_reason(err)}") from None
+
+
+@dataclass(frozen=True)
+class PesqChoice:
+    """The PESQ column that ranks a set of references: ``metric`` "pesq_wb" when every
+    reference is at >= 16 kHz, else "pesq_nb" (defined for all of them); ``reason`` says
+    which rates decided it."""
+
+    metric: str
+    reason: str
+
+
+def pesq_primary(sample_rates: list[int]) -> PesqChoice:
+    """Choose the primary PESQ column for references at ``sample_rates`` (Hz, one each)."""
+    if not sample_rates:
+        raise ValueError("pesq_primary needs the sample rate of at least one reference")
+    narrow = sum(1 for r in sample_rates if r < PESQ_MODES["wb"])
+    n = len(sample_rates)
+    if not narrow:
+        return PesqChoice("pesq_wb", f"all {n} references at >= 16 kHz: wide-band PESQ")
+    return PesqChoice("pesq_nb", f"{narrow} of {n} references below 16 kHz "
+                                 f"(lowest {min(sample_rates)} Hz): narrow-band PESQ at 8 kHz")
 
 
 def _pesq_reason(err: BaseException) -> str:
@@ -232,11 +269,12 @@ def mel_distance(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) 
 
 def resynth_metrics(reference: np.ndarray, estimate: np.ndarray,
                     sample_rate: int) -> ResynthMetrics:
-    """All four scores; a score that cannot be computed is NaN with the reason in ``notes``."""
+    """All five scores; a score that cannot be computed is NaN with the reason in ``notes``
+    (``pesq_wb`` of audio under 16 kHz among them)."""
     values: dict[str, float] = {}
     notes: list[str] = []
-    funcs = {"pesq": pesq_score, "stoi": stoi_score, "si_sdr": si_sdr,
-             "mel_distance": mel_distance}
+    funcs = {"pesq_wb": partial(pesq_score, mode="wb"), "pesq_nb": partial(pesq_score, mode="nb"),
+             "stoi": stoi_score, "si_sdr": si_sdr, "mel_distance": mel_distance}
     for name, func in funcs.items():
         try:
             values[name] = func(reference, estimate, sample_rate)

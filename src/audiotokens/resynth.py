@@ -1,5 +1,5 @@
 """Resynthesis: encode + decode every manifest item with a tokenizer, write the decoded audio
-and score it against the original (PESQ, STOI, SI-SDR, mel distance).
+and score it against the original (PESQ-WB and PESQ-NB, STOI, SI-SDR, mel distance).
 
 Scores are computed at ``min(file rate, tokenizer rate)`` (the band both signals share), on
 the original length. Output folder::
@@ -172,7 +172,7 @@ def _write_tables(report: ResynthReport, out: Path) -> None:
 
 def _unscored(reason: str) -> ResynthMetrics:
     """Metrics of an item that could not be scored at all: every score NaN, one reason."""
-    return ResynthMetrics(math.nan, math.nan, math.nan, math.nan, notes=(reason,))
+    return ResynthMetrics(**dict.fromkeys(METRIC_NAMES, math.nan), notes=(reason,))
 
 
 def _nan_to_none(value: Any) -> Any:

@@ -247,6 +247,8 @@ def run_resynth_cell(ctx: CellContext, task: ResynthTask, data: TaskData,
                      for r in out.results],
                     [*out.artifacts, _scoring_artifact(ctx, task.name, 0, out.summaries,
                                                        out.unavailable)], key)
+    if out.primary:  # e.g. pesq_nb when a reference is below 16 kHz: the ranking reads it
+        ctx.db.set_primary(ctx.run, task.name, out.primary, out.primary_reason)
     text = " ".join(f"{k}={v:.3f}" for k, v in out.metrics.items())
     ctx.say(task.name, f"{out.n_items} items: {text} ({measured.seconds:.1f} s)")
     _say_summaries(ctx, task.name, out.summaries, out.unavailable)
@@ -315,6 +317,8 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
                  **scored.summaries}
     artifacts.append(_scoring_artifact(ctx, task.name, seed, summaries, scored.unavailable))
     ctx.db.add_cell(results, artifacts, key)
+    if scored.primary:
+        ctx.db.set_primary(ctx.run, task.name, scored.primary, scored.primary_reason)
     _say_summaries(ctx, task.name, summaries, scored.unavailable)
     return CellOutcome(ctx.label, task.name, seed, "done", {**scored.metrics, **trained.metrics},
                        measured.seconds, stopped=trained.stopped, summaries=summaries,

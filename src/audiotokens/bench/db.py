@@ -10,9 +10,13 @@ the cell, so a re-run with other settings recomputes it), ``results`` (one row p
 a cell), ``artifacts`` (codebook weights and training curves as JSON, paths to audio
 samples, ...), ``tasks`` (per run and task: its leaderboard, "discriminative" or
 "generative"), ``families`` (per run and tokenizer: "semantic", "codec", "sample" or
-"continuous"). A version-1 file is upgraded in place (its cells get an empty key, so the
-runner recomputes them). ``created`` columns are
-UTC ISO-8601 timestamps. The file runs in WAL mode so readers do not block the runner.
+"continuous"), ``primaries`` (per run and task: the primary metric the task chose for its
+data, e.g. ``pesq_wb`` or ``pesq_nb``, and why; the ranking uses it unless told otherwise).
+Older files are upgraded in place: version 1 cells get an empty key (so the runner
+recomputes them); a version-2 file gets the empty ``primaries`` table, and its tasks keep
+ranking on their first recorded metric (an old ``pesq`` column stays as it was).
+``created`` columns are UTC ISO-8601 timestamps. The file runs in WAL mode so readers do
+not block the runner.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ __all__ = [
     "t_critical_95",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema (version INTEGER NOT NULL, created TEXT NOT NULL);
@@ -45,6 +49,9 @@ CREATE TABLE IF NOT EXISTS cells (
     PRIMARY KEY (run, tokenizer, task, seed));
 CREATE TABLE IF NOT EXISTS tasks (
     run TEXT NOT NULL, task TEXT NOT NULL, board TEXT NOT NULL, PRIMARY KEY (run, task));
+CREATE TABLE IF NOT EXISTS primaries (
+    run TEXT NOT NULL, task TEXT NOT NULL, metric TEXT NOT NULL, reason TEXT NOT NULL,
+    PRIMARY KEY (run, task));
 CREATE TABLE IF NOT EXISTS families (
     run TEXT NOT NULL, tokenizer TEXT NOT NULL, family TEXT NOT NULL,
     PRIMARY KEY (run, tokenizer));
@@ -169,8 +176,9 @@ class ResultsDB:
             row = conn.execute("SELECT version FROM schema").fetchone()
             if row is None:
                 conn.execute("INSERT INTO schema VALUES (?, ?)", (SCHEMA_VERSION, _now()))
-            elif row[0] == 1:  # version 2 added cells.key and the tasks table
-                conn.execute("ALTER TABLE cells ADD COLUMN key TEXT NOT NULL DEFAULT ''")
+            elif row[0] in (1, 2):  # 2 added cells.key and tasks, 3 primaries (made above)
+                if row[0] == 1:
+                    conn.execute("ALTER TABLE cells ADD COLUMN key TEXT NOT NULL DEFAULT ''")
                 conn.execute("UPDATE schema SET version = ?", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 raise ResultsDBError(
@@ -245,6 +253,21 @@ class ResultsDB:
     def set_board(self, run: str, task: str, board: str) -> None:
         """Record the leaderboard ("discriminative" / "generative") of ``task`` in ``run``."""
         self._conn.execute("INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)", (run, task, board))
+
+    def set_primary(self, run: str, task: str, metric: str, reason: str = "") -> None:
+        """Record the primary metric ``task`` chose for its data in ``run`` (and why)."""
+        self._conn.execute("INSERT OR REPLACE INTO primaries VALUES (?, ?, ?, ?)",
+                           (run, task, metric, reason))
+
+    def primaries(self, run: str) -> dict[str, str]:
+        """task -> primary metric recorded for ``run`` (tasks that recorded none are absent)."""
+        rows = self._conn.execute("SELECT task, metric FROM primaries WHERE run = ?", (run,))
+        return dict(rows.fetchall())
+
+    def primary_reasons(self, run: str) -> dict[str, str]:
+        """task -> why its recorded primary metric was chosen (for the report)."""
+        rows = self._conn.execute("SELECT task, reason FROM primaries WHERE run = ?", (run,))
+        return dict(rows.fetchall())
 
     def set_family(self, run: str, tokenizer: str, family: str) -> None:
         """Record the family of ``tokenizer`` in ``run`` (its ``TokenizerInfo.kind``)."""

@@ -275,7 +275,10 @@ def _scoring_notes(page: _Page, scoring: dict[tuple[str, str], list[dict]], task
 
 
 def _task_tables(page: _Page, results: list[Result], ranking: Ranking,
-                 training: list[Artifact], scoring_artifacts: list[Artifact]) -> None:
+                 training: list[Artifact], scoring_artifacts: list[Artifact],
+                 recorded: Mapping[str, tuple[str, str]]) -> None:
+    """One table per task (★ its primary metric; ``recorded``: task -> (the primary metric
+    it chose for its data, why), printed under the table when that metric is ranked)."""
     summaries = summarize(results)
     stops = _payloads(training)
     scoring = _payloads(scoring_artifacts)
@@ -314,6 +317,9 @@ def _task_tables(page: _Page, results: list[Result], ranking: Ranking,
             page.add(f"<h4>{_e(title)}</h4>")
             _table(page, f"task task-{_e(task)}", [*header, *(["head stopped"] if extra
                                                              else [])], rows, name_cols=2)
+        metric, why = recorded.get(task, ("", ""))
+        if why and ranking.primary.get(task) == metric:
+            page.note(f"{task}: ranked on {metric} ({why})")
         _scoring_notes(page, scoring, task)
         _curves(page, task, {k[0]: v for k, v in stops.items() if k[1] == task})
     page.add('<p class="muted">★ primary metric (ranked); ↑ higher is better, ↓ lower is '
@@ -432,7 +438,9 @@ def _run_section(page: _Page, db: ResultsDB, run: str,
                  primary: Mapping[str, str] | None) -> int:
     results = db.results(run)
     artifacts = db.artifacts(run)
-    ranking = rank_results(results, primary, boards=db.boards(run))
+    # the primary metric a task recorded for its data (pesq_wb / pesq_nb), unless declared
+    ranking = rank_results(results, {**db.primaries(run), **(primary or {})},
+                           boards=db.boards(run))
     training = [a for a in artifacts if a.kind == "training"]
     page.add(f'<section class="run" id="run-{_e(run)}"><h2>Run {_e(run)}</h2>')
     _findings(page, ranking, training)
@@ -453,7 +461,8 @@ def _run_section(page: _Page, db: ResultsDB, run: str,
         page.add('<p class="muted">no quality tasks recorded yet.</p>')
     page.add("<h3>Tasks</h3>")
     _task_tables(page, results, ranking, training,
-                 [a for a in artifacts if a.kind == "scoring"])
+                 [a for a in artifacts if a.kind == "scoring"],
+                 {t: (m, db.primary_reasons(run)[t]) for t, m in db.primaries(run).items()})
     page.add("<h3>Bitrate vs quality</h3>")
     _scatter(page, results, ranking)
     page.add("<h3>Codebook weights</h3>")

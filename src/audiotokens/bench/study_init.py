@@ -59,7 +59,8 @@ def run_init_study(cfg: BenchConfig, registry: Registry = REGISTRY) -> InitStudy
                           report=False)
         runs.append(run_benchmark(arm_cfg, registry).run)
     with ResultsDB(cfg.out / "results.db", create=False) as db:
-        rankings = [rank_results(db.results(run), boards=db.boards(run)) for run in runs]
+        rankings = [rank_results(db.results(run), db.primaries(run), boards=db.boards(run))
+                    for run in runs]
         initialised = {(a.tokenizer, a.task) for a in db.artifacts(runs[1], "training")
                        if json.loads(a.payload).get("init") == "vectors"}
     baseline = {t.task: t for board in rankings[0].boards.values() for t in board.tasks}

@@ -110,10 +110,10 @@ def print_leaderboard(db_path: Path, run: str, console: Console) -> None:
     from ..bench.ranking import rank_results
 
     with ResultsDB(db_path, create=False) as db:
-        results, boards = db.results(run), db.boards(run)
+        results, boards, primaries = db.results(run), db.boards(run), db.primaries(run)
     if not results or all(r.task == "cost" for r in results):
         return
-    ranking = rank_results(results, boards=boards)
+    ranking = rank_results(results, primaries, boards=boards)
     for name, board in ranking.boards.items():
         tasks = board.tasks
         table = Table("#", "tokenizer", "tier", "mean rank", "tasks",

@@ -57,18 +57,21 @@ def resynth(
         report = resynth_manifest(tok, manifest, out, limit=limit)
     table = Table(title=f"{tok.name}: {report.bitrate_bps:,.0f} bps, "
                         f"{report.sample_rate} Hz  ->  {out}")
-    for col in ("id", "seconds", "PESQ", "STOI", "SI-SDR dB", "mel dist", "notes"):
+    columns = {"pesq_wb": ("PESQ-WB", 2), "pesq_nb": ("PESQ-NB", 2), "stoi": ("STOI", 3),
+               "si_sdr": ("SI-SDR dB", 1), "mel_distance": ("mel dist", 3)}
+    for col in ("id", "seconds", *(c for c, _ in columns.values()), "notes"):
         table.add_column(col, justify="left" if col in ("id", "notes") else "right")
     for it in report.items:
         m = it.metrics
-        table.add_row(it.id, f"{it.duration:.2f}", _fmt(m.pesq), _fmt(m.stoi, 3),
-                      _fmt(m.si_sdr, 1), _fmt(m.mel_distance, 3), "; ".join(m.notes))
+        table.add_row(it.id, f"{it.duration:.2f}",
+                      *(_fmt(getattr(m, k), d) for k, (_, d) in columns.items()),
+                      "; ".join(m.notes))
     mean = report.mean
-    table.add_row("mean", "", _fmt(mean["pesq"]), _fmt(mean["stoi"], 3),
-                  _fmt(mean["si_sdr"], 1), _fmt(mean["mel_distance"], 3), "", style="bold")
+    table.add_row("mean", "", *(_fmt(mean.get(k, math.nan), d) for k, (_, d) in columns.items()),
+                  "", style="bold")
     scored = report.summaries
-    table.add_row("scored", "", *(f"{scored[k].n_scored}/{scored[k].n_items}"
-                                  for k in ("pesq", "stoi", "si_sdr", "mel_distance")), "")
+    table.add_row("scored", "", *(f"{scored[k].n_scored}/{scored[k].n_items}" for k in columns),
+                  "")
     console.print(table)
     for summary in scored.values():
         if summary.n_failed:

@@ -24,14 +24,21 @@ import numpy as np
 import torch
 
 __all__ = [
+    "INIT_METHODS",
     "KMeansConfig",
     "KMeansResult",
+    "LloydResult",
     "ReservoirSampler",
     "assign",
     "fit_kmeans",
     "inertia",
+    "kmeans_parallel",
     "kmeans_plus_plus",
+    "lloyd",
 ]
+
+
+INIT_METHODS = ("k-means++", "k-means||")
 
 
 @dataclass(frozen=True)
@@ -45,12 +52,12 @@ class KMeansConfig:
     """
 
     k: int = 500
-    # 20 Lloyd steps: at 100k x 256, k=500 on speech, inertia 0.991 of sklearn's baseline at
-    # 12x its speed; 50 steps reach 0.988 at 4x (benchmarks/kmeans.py, issue 14)
     iterations: int = 20
     seed: int = 0
     redo: int = 1
+    init: str = "k-means++"
     init_points_per_centroid: int = 16
+    tol: float = 0.0
     max_points_per_centroid: int | None = None
 
     def __post_init__(self) -> None:
@@ -60,6 +67,10 @@ class KMeansConfig:
             raise ValueError(f"iterations must be >= 0, got {self.iterations}")
         if self.redo < 1:
             raise ValueError(f"redo must be >= 1, got {self.redo}")
+        if self.init not in INIT_METHODS:
+            raise ValueError(f"init must be one of {INIT_METHODS}, got {self.init!r}")
+        if not 0.0 <= self.tol < 1.0:
+            raise ValueError(f"tol must be in [0, 1), got {self.tol}")
         if self.init_points_per_centroid < 1:
             raise ValueError("init_points_per_centroid must be >= 1")
         if self.max_points_per_centroid is not None and self.max_points_per_centroid < 1:
@@ -76,7 +87,11 @@ class KMeansResult:
     init_inertia: float
     n_vectors: int
     seconds: float
-    init_seconds: float = 0.0  # of ``seconds``: subsampling + k-means++ (all restarts)
+    init_seconds: float = 0.0  # of ``seconds``: subsampling + seeding (all restarts)
+    n_iter: int = 0  # Lloyd updates of the kept run (fewer than asked when ``tol`` stopped it)
+    cpu_seconds: float = 0.0  # process CPU time of the fit (all threads)
+    init_cpu_seconds: float = 0.0  # of ``cpu_seconds``: seeding
+    history: tuple[float, ...] = ()  # Lloyd inertia after 0..n_iter updates (rows iterated on)
 
 
 def _as_matrix(x: np.ndarray | torch.Tensor, what: str = "features") -> np.ndarray:
@@ -96,14 +111,17 @@ def _sq_dists(x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 
 
 def kmeans_plus_plus(x: np.ndarray | torch.Tensor, k: int, seed: int = 0,
-                     n_trials: int | None = None) -> np.ndarray:
+                     n_trials: int | None = None,
+                     weights: np.ndarray | None = None) -> np.ndarray:
     """Greedy k-means++ seeding of [N, D] vectors -> float32 centroids [k, D] (rows of x).
 
     Each step samples ``n_trials`` (default ``2 + int(log k)``) candidates with probability
     proportional to the squared distance to the nearest chosen centroid (inverse-CDF draws on
     a float64 cumulative sum) and keeps the one that lowers the total most. Row norms are
     computed once; each step is one float32 [n_trials, D] x [D, N] product, so a step costs
-    ``O(n_trials * N * D)`` in BLAS. Runs on x's device when x is a torch tensor.
+    ``O(n_trials * N * D)`` in BLAS. ``weights`` (float [N] >= 0, e.g. how many vectors each
+    row stands for) weight both the sampling and the total. Runs on x's device when x is a
+    torch tensor.
     """
     xt = x.float() if isinstance(x, torch.Tensor) else torch.from_numpy(_as_matrix(x))
     n = xt.shape[0]
@@ -111,6 +129,11 @@ def kmeans_plus_plus(x: np.ndarray | torch.Tensor, k: int, seed: int = 0,
         raise ValueError(f"k-means++ needs 1 <= k <= N vectors, got k={k}, N={n}")
     if n_trials is not None and n_trials < 1:
         raise ValueError(f"n_trials must be >= 1, got {n_trials}")
+    w = None
+    if weights is not None:
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float32), device=xt.device)
+        if w.shape != (n,) or not bool((w >= 0).all()):
+            raise ValueError(f"weights must be [N={n}] and >= 0, got shape {tuple(w.shape)}")
     trials = n_trials or 2 + int(math.log(k))
     gen = torch.Generator(device="cpu").manual_seed(seed)
     norms = (xt * xt).sum(1)
@@ -119,7 +142,8 @@ def kmeans_plus_plus(x: np.ndarray | torch.Tensor, k: int, seed: int = 0,
     taken[chosen[0]] = True
     closest = (norms - 2.0 * (xt @ xt[chosen[0]]) + norms[chosen[0]]).clamp_min_(0.0)
     for _ in range(1, k):
-        cdf = torch.cumsum(closest.cpu().double(), 0)
+        mass = closest if w is None else closest * w
+        cdf = torch.cumsum(mass.cpu().double(), 0)
         total = float(cdf[-1])
         if total <= 0.0:  # fewer distinct points than k: take any row not chosen yet
             free = torch.nonzero(~taken)[:, 0]
@@ -131,11 +155,69 @@ def kmeans_plus_plus(x: np.ndarray | torch.Tensor, k: int, seed: int = 0,
         # [N, T] layout: x @ c.T streams x once per step, the faster BLAS shape here
         d = torch.addmm(norms[:, None] + norms[cand][None], xt, xt[cand].T, alpha=-2.0)
         torch.minimum(d.clamp_min_(0.0), closest[:, None], out=d)
-        best = int(torch.argmin(d.sum(0, dtype=torch.float64)))
+        totals = d.sum(0, dtype=torch.float64) if w is None else (w[None] @ d)[0].double()
+        best = int(torch.argmin(totals))
         chosen.append(int(cand[best]))
         taken[chosen[-1]] = True
         closest = d[:, best].contiguous()
     return xt[chosen].cpu().numpy().astype(np.float32, copy=True)
+
+
+def kmeans_parallel(x: np.ndarray, k: int, seed: int = 0, rounds: int = 5,
+                    oversampling: float = 0.5) -> np.ndarray:
+    """k-means|| seeding (Bahmani et al. 2012) of float32 [N, D] -> float32 [k, D] (rows of x).
+
+    One random row, then ``rounds`` passes, each keeping every row independently with
+    probability ``min(1, l * d2 / sum(d2))`` (``d2``: squared distance to the nearest
+    candidate so far; ``l = oversampling * k`` expected new candidates per round) and
+    updating ``d2`` with one float32 BLAS product against the new candidates. Each candidate
+    is then weighted by the rows nearest to it, and greedy weighted :func:`kmeans_plus_plus`
+    picks ``k`` of them; fewer than ``k`` candidates are topped up with random rows. The
+    passes are GEMMs over ``N x ~rounds * l`` distances, where k-means++ makes ``k``
+    memory-bound passes over all N rows.
+    """
+    x = _as_matrix(x)
+    n = len(x)
+    if not 1 <= k <= n:
+        raise ValueError(f"k-means|| needs 1 <= k <= N vectors, got k={k}, N={n}")
+    if rounds < 1 or not oversampling > 0:
+        raise ValueError(f"need rounds >= 1 and oversampling > 0, got {rounds}, {oversampling}")
+    rng = np.random.default_rng(seed)
+    xt = torch.from_numpy(x)
+    norms = (xt * xt).sum(1)
+    picked = [np.array([rng.integers(n)])]
+    closest = torch.full((n,), math.inf)
+    owner = torch.zeros(n, dtype=torch.int64)
+
+    def absorb(new: np.ndarray, offset: int) -> None:  # nearest candidate among ``new`` too
+        idx = torch.from_numpy(new)
+        c = xt[idx]
+        for i in range(0, n, 8192):
+            d = torch.addmm(norms[i:i + 8192, None] + norms[idx][None], xt[i:i + 8192], c.T,
+                            alpha=-2.0).clamp_min_(0.0)
+            dmin, amin = d.min(1)
+            better = dmin < closest[i:i + 8192]
+            closest[i:i + 8192][better] = dmin[better]
+            owner[i:i + 8192][better] = amin[better] + offset
+
+    absorb(picked[0], 0)
+    for _ in range(rounds):
+        d2 = closest.double().numpy()
+        total = d2.sum()
+        if total <= 0.0:
+            break
+        new = np.nonzero(rng.random(n) < oversampling * k * d2 / total)[0]
+        if len(new):
+            absorb(new, sum(len(p) for p in picked))
+            picked.append(new)
+    cand = np.concatenate(picked)
+    if len(cand) < k:  # top up with random rows that are not candidates yet
+        free = np.setdiff1d(np.arange(n), cand)
+        extra = rng.choice(free, k - len(cand), replace=False)
+        absorb(extra, len(cand))
+        cand = np.concatenate([cand, extra])
+    weights = np.bincount(owner.numpy(), minlength=len(cand)).astype(np.float32)
+    return kmeans_plus_plus(x[cand], k, seed, weights=weights)
 
 
 def assign(features: np.ndarray | torch.Tensor,
@@ -178,50 +260,97 @@ def inertia(features: np.ndarray, centroids: np.ndarray) -> float:
     return float(dist[:, 0].astype(np.float64).sum())
 
 
-def fit_kmeans(features: np.ndarray | torch.Tensor, cfg: KMeansConfig) -> KMeansResult:
-    """Cluster float32 [N, D] features (N >= k) -> :class:`KMeansResult` (best of ``redo``)."""
+def _nearest(x: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(squared distance float32 [N] clamped >= 0, nearest id int64 [N]) via faiss."""
     import faiss
 
-    t0 = time.perf_counter()
+    index = faiss.IndexFlatL2(centroids.shape[1])
+    index.add(centroids)
+    dist, ids = index.search(x, 1)
+    return np.maximum(dist[:, 0], 0.0), ids[:, 0]
+
+
+def _update(x: np.ndarray, ids: np.ndarray, dist: np.ndarray, k: int) -> np.ndarray:
+    """Cluster means float32 [k, D]; an empty cluster takes one of the rows farthest from
+    their centroid (as scikit-learn relocates empty clusters)."""
+    xt, it = torch.from_numpy(x), torch.from_numpy(ids)
+    sums = torch.zeros(k, x.shape[1], dtype=torch.float32).index_add_(0, it, xt)
+    counts = torch.bincount(it, minlength=k)
+    cent = (sums / counts.clamp_min(1)[:, None].to(torch.float32)).numpy()
+    empty = np.nonzero(counts.numpy() == 0)[0]
+    if len(empty):
+        far = np.argsort(-dist, kind="stable")[: len(empty)]
+        cent[empty] = x[far]
+    return cent
+
+
+@dataclass
+class LloydResult:
+    """``centroids`` float32 [k, D] after ``n_iter`` updates; ``inertia`` theirs on the rows
+    iterated on; ``init_inertia`` that of the starting centroids; ``history`` the inertia
+    after 0, 1, ..., ``n_iter`` updates."""
+
+    centroids: np.ndarray
+    inertia: float
+    init_inertia: float
+    n_iter: int
+    history: tuple[float, ...] = ()
+
+
+def lloyd(x: np.ndarray, centroids: np.ndarray, iterations: int, tol: float = 0.0
+          ) -> LloydResult:
+    """Full-batch Lloyd iterations on float32 [N, D] from float32 [k, D] centroids.
+
+    Each iteration is one faiss nearest-centroid pass (a float32 BLAS product, which also
+    gives the inertia of the current centroids) and one mean update. Stops after
+    ``iterations`` updates, or as soon as an update lowered the inertia by less than
+    ``tol`` times its previous value (``tol=0``: never early). The returned centroids are
+    the last ones scored, so their inertia costs no extra pass.
+    """
+    cent = np.ascontiguousarray(centroids, dtype=np.float32)
+    history: list[float] = []
+    for it in range(iterations + 1):
+        dist, ids = _nearest(x, cent)
+        history.append(float(dist.sum(dtype=np.float64)))
+        if it == iterations or (it and history[-2] - history[-1] <= tol * history[-2]):
+            break
+        cent = _update(x, ids, dist, len(cent))
+    return LloydResult(cent, history[-1], history[0], len(history) - 1, tuple(history))
+
+
+def fit_kmeans(features: np.ndarray | torch.Tensor, cfg: KMeansConfig) -> KMeansResult:
+    """Cluster float32 [N, D] features (N >= k) -> :class:`KMeansResult` (best of ``redo``)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     x = _as_matrix(features)
-    n, dim = x.shape
+    n = x.shape[0]
     if n < cfg.k:
         raise ValueError(f"k-means with k={cfg.k} needs at least {cfg.k} vectors, got {n}")
-    best: tuple[float, float, np.ndarray] | None = None
-    init_seconds = 0.0
+    best: tuple[LloydResult, int] | None = None
+    init_seconds = init_cpu = 0.0
     for r in range(cfg.redo):
         seed = cfg.seed + 1000 * r
-        t_init = time.perf_counter()
+        t_init, c_init = time.perf_counter(), time.process_time()
         rng = np.random.default_rng(seed)  # restart r == a single run with this seed
         n_init = min(n, cfg.init_points_per_centroid * cfg.k)
         sub = x if n_init == n else x[np.sort(rng.choice(n, n_init, replace=False))]
-        init = kmeans_plus_plus(sub, cfg.k, seed)
+        init = (kmeans_plus_plus(sub, cfg.k, seed) if cfg.init == "k-means++"
+                else kmeans_parallel(sub, cfg.k, seed))
         init_seconds += time.perf_counter() - t_init
-        if cfg.iterations == 0:
-            cent = init
-            obj = init_obj = inertia(x, init)
-        else:
-            cp = faiss.ClusteringParameters()
-            cp.niter = cfg.iterations
-            cp.seed = seed
-            cp.max_points_per_centroid = cfg.max_points_per_centroid or (n // cfg.k + 1)
-            cp.min_points_per_centroid = 1
-            clus = faiss.Clustering(dim, cfg.k, cp)
-            faiss.copy_array_to_vector(init.ravel(), clus.centroids)
-            index = faiss.IndexFlatL2(dim)
-            clus.train(x, index)
-            cent = faiss.vector_float_to_array(clus.centroids).reshape(cfg.k, dim).copy()
-            obj = inertia(x, cent)
-            # faiss's first assignment is against the seeds; reuse it when it saw every row
-            # (saves one full pass), else score the seeds on all rows
-            all_rows = n <= cp.max_points_per_centroid * cfg.k
-            init_obj = (float(clus.iteration_stats.at(0).obj) if all_rows
-                        else inertia(x, init))
-        if best is None or obj < best[0]:
-            best = (obj, init_obj, cent)
+        init_cpu += time.process_time() - c_init
+        n_lloyd = n if cfg.max_points_per_centroid is None else min(
+            n, cfg.max_points_per_centroid * cfg.k)
+        rows = x if n_lloyd == n else x[np.sort(rng.choice(n, n_lloyd, replace=False))]
+        run = lloyd(rows, init, cfg.iterations, cfg.tol)
+        if rows is not x:  # iterated on a subsample: score on every row
+            run = LloydResult(run.centroids, inertia(x, run.centroids), inertia(x, init),
+                              run.n_iter, run.history)
+        if best is None or run.inertia < best[0].inertia:
+            best = (run, r)
     assert best is not None
-    return KMeansResult(best[2].astype(np.float32), best[0], best[1], n,
-                        time.perf_counter() - t0, init_seconds)
+    run = best[0]
+    return KMeansResult(run.centroids, run.inertia, run.init_inertia, n,
+                        time.perf_counter() - t0, init_seconds, run.n_iter,
+                        time.process_time() - c0, init_cpu, run.history)
 
 
 class ReservoirSampler:

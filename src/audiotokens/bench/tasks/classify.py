@@ -1,5 +1,13 @@
-"""Utterance classification tasks: keyword spotting, speaker ID (+ verification EER),
-the synthetic corpus's prosody proxy, and emotion. All share :class:`PooledClassifier`."""
+"""Utterance classification tasks: keyword spotting, speaker ID (+ a closed-set verification
+EER), the synthetic corpus's prosody proxy, and emotion. All share :class:`PooledClassifier`.
+
+The speaker EER is named ``eer_closed_set`` for what it is: trials are all pairs of the
+evaluated split's utterances (the test split for the recorded value), which the head never
+trained on, but their speakers are the head's own training classes. It measures how well the
+learned embedding separates *known* speakers on new utterances, not open-set verification of
+unseen speakers (VoxCeleb-style EER), which these small corpora (6-10 speakers) cannot
+support next to closed-set identification. Old results files may hold the same quantity as
+``eer``."""
 
 from __future__ import annotations
 
@@ -19,13 +27,15 @@ from .splits import split_items
 __all__ = ["ClassifyTask", "KeywordSpotting", "SpeakerID", "ProsodyProxy", "Emotion"]
 
 ACCURACY = Metric("accuracy", higher_is_better=True)
-EER = Metric("eer", higher_is_better=False)
+EER = Metric("eer_closed_set", higher_is_better=False)
 
 
 class ClassifyTask(Task):
     """Predict one label per utterance. ``label_key`` is the ManifestItem field holding the
-    class; ``split_mode`` is a :data:`~.splits.SPLIT_MODES` value; ``verification`` adds an
-    EER over all test pairs, scored by cosine similarity of the pooled embeddings."""
+    class; ``split_mode`` is a :data:`~.splits.SPLIT_MODES` value; ``verification`` adds
+    ``eer_closed_set``: the EER over all pairs of the evaluated split's utterances (held out
+    from training; their speakers are training classes), scored by cosine similarity of the
+    pooled embeddings (see the module docstring)."""
 
     label_key = "label"
     split_mode = "corpus"
@@ -35,7 +45,9 @@ class ClassifyTask(Task):
     metrics = (ACCURACY,)
 
     def prepare(self, items: list[ManifestItem]) -> TaskData:
-        """Keep labelled items, split them, index the classes seen in training (sorted)."""
+        """Keep labelled items, split them, index the classes seen in training (sorted).
+        With ``verification``, a valid or test item whose audio file is also a training
+        item's raises ValueError (its trials would not be held out)."""
         labelled = [it for it in items if getattr(it, self.label_key) is not None]
         if not labelled:
             raise ValueError(f"task {self.name}: no item has a '{self.label_key}'")
@@ -43,6 +55,8 @@ class ClassifyTask(Task):
                         n_valid_speakers=self.held_out_speakers[0],
                         n_test_speakers=self.held_out_speakers[1],
                         min_test=2 if self.verification else 1)
+        if self.verification:
+            _check_held_out(self.name, s.train, [*s.valid, *s.test])
         classes = tuple(sorted({str(getattr(it, self.label_key)) for it in s.train}))
         if len(classes) < 2:
             raise ValueError(f"task {self.name}: need >= 2 classes in train, got {classes}")
@@ -70,7 +84,8 @@ class ClassifyTask(Task):
 
     def chance(self, data: TaskData, metrics: dict[str, float]) -> dict[str, float]:
         """Accuracy of always guessing the most frequent training class; with
-        ``verification``, the EER of a constant trial score (one value for every pair)."""
+        ``verification``, the closed-set EER of a constant trial score (one value for every
+        pair of test utterances)."""
         train = np.array([data.targets[it.id] for it in data.train])
         test = np.array([data.targets[it.id] for it in data.test])
         out = {"accuracy": accuracy(np.full(len(test), np.bincount(train).argmax()), test)}
@@ -78,12 +93,13 @@ class ClassifyTask(Task):
             speakers = [data.classes[int(t)] for t in test]
             _, same = trial_scores(np.ones((len(test), 1)), speakers)
             if same.any() and not same.all():
-                out["eer"] = equal_error_rate(np.zeros(len(same)), same)
+                out[EER.name] = equal_error_rate(np.zeros(len(same)), same)
         return out
 
     def evaluate(self, model: DownstreamModel, batches: Iterable[Batch],
                  data: TaskData) -> dict[str, float]:
-        """Accuracy, and with ``verification`` the EER when the split has both same- and
+        """Accuracy, and with ``verification`` the closed-set EER over the pairs of these
+        batches' utterances (only the split being evaluated) when it has both same- and
         different-speaker pairs."""
         preds, targets, embs, speakers = [], [], [], []
         for batch in batches:
@@ -97,8 +113,18 @@ class ClassifyTask(Task):
         if self.verification:
             scores, same = trial_scores(np.concatenate(embs), speakers)
             if same.any() and not same.all():  # e.g. a validation split of 1 item/speaker
-                result["eer"] = equal_error_rate(scores, same)
+                result[EER.name] = equal_error_rate(scores, same)
         return result
+
+
+def _check_held_out(task: str, train: list[ManifestItem], held_out: list[ManifestItem]) -> None:
+    """ValueError when an evaluated item is (the audio file of) a training item."""
+    seen = {it.path: it.id for it in train}
+    for it in held_out:
+        if it.path in seen:
+            raise ValueError(f"task {task}: {it.path}: item {it.id!r} is evaluated but the same "
+                             f"file is training item {seen[it.path]!r}; verification trials "
+                             "must be held out")
 
 
 class KeywordSpotting(ClassifyTask):
@@ -110,7 +136,8 @@ class KeywordSpotting(ClassifyTask):
 
 class SpeakerID(ClassifyTask):
     """Closed-set speaker identification, split by utterance (stratified per speaker); also
-    verification EER over all pairs of test utterances."""
+    ``eer_closed_set``, the verification EER over all pairs of held-out test utterances of
+    these same speakers."""
 
     label_key = stratify_by = "speaker"
     split_mode = "utterance"

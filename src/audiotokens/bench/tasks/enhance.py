@@ -5,8 +5,10 @@ original; see :mod:`audiotokens.data.noise`). A :class:`~audiotokens.bench.heads
 learns, per frame and codebook, the clean token from the noisy tokens (cross-entropy on random
 crops). The training loop early-stops on **token accuracy** on the validation split. The test
 items' predicted tokens are then decoded with the tokenizer's own decoder and scored against
-the clean recording: PESQ (the primary metric, recorded first), STOI, SI-SDR, mel distance
-and, when speechmos is installed, DNSMOS (overall MOS). Three references put the numbers in
+the clean recording: PESQ (the primary metric, recorded first: ``pesq_wb`` when every clean
+reference is at >= 16 kHz, else ``pesq_nb``, as for resynthesis; the other PESQ column is
+recorded too, never averaged with it), STOI, SI-SDR, mel distance and, when speechmos is
+installed, DNSMOS (overall MOS). Three references put the numbers in
 context, recorded as ``<metric>@<reference>``:
 
 - ``noisy``: the noisy input itself (what doing nothing scores);
@@ -31,7 +33,7 @@ from ..db import Artifact, Result
 from ..features import InputSpec
 from .base import IGNORE_INDEX, TaskData
 from .frames import DNSMOS_METRIC, TOKEN_ACCURACY, Bound, TokenTargetTask
-from .generative import RESYNTH_METRICS, ResynthOutcome
+from .generative import RESYNTH_METRICS, ResynthOutcome, primary_first
 from .splits import split_items
 
 __all__ = ["EnhanceTask", "clean_id", "REFERENCES", "TOKEN_ACCURACY"]
@@ -53,7 +55,8 @@ class EnhanceTask(TokenTargetTask):
 
     @property
     def audio_metrics(self) -> tuple:
-        """The metrics scored on decoded audio, PESQ first."""
+        """The metrics scored on decoded audio, wide-band PESQ first (:meth:`score` puts
+        narrow-band PESQ first when a clean reference is below 16 kHz)."""
         return RESYNTH_METRICS + ((DNSMOS_METRIC,) if self.with_dnsmos else ())
 
     def chance(self, data: TaskData, metrics: dict[str, float]) -> dict[str, float]:
@@ -113,6 +116,7 @@ class EnhanceTask(TokenTargetTask):
         """Decode the enhanced tokens of ``items`` and score them and the references against
         the clean audio (see the module docstring); clips go to ``out_dir``."""
         from ...audio import load_audio
+        from ...metrics import pesq_primary
         from ...tokenizers.base import NoDecoderError
 
         if not tokenizer.info.has_decoder:
@@ -120,8 +124,10 @@ class EnhanceTask(TokenTargetTask):
         tally = ScoreTally()
         artifacts: list[Artifact] = []
         notes: list[str] = []
+        rates: list[int] = []
         for k, item in enumerate(items):
             clean = load_audio(str(item.clean_path))
+            rates.append(clean.sample_rate)
             noisy = load_audio(item.path, clean.sample_rate)
             pred = self.predict(model, bound.inputs[item.id], device)
             rate = clean.sample_rate
@@ -145,17 +151,21 @@ class EnhanceTask(TokenTargetTask):
                                                                     else [])],
                     rate, run=run, label=label, seed=seed)
         means = tally.means()
-        if self.audio_metrics[0].name not in means:
-            raise ValueError(f"task {self.name}: {self.audio_metrics[0].name} undefined for "
+        choice = pesq_primary(rates) if rates else None
+        primary = choice.metric if choice else self.audio_metrics[0].name
+        if primary not in means:
+            raise ValueError(f"task {self.name}: {primary} undefined for "
                              f"all {len(items)} items ({notes[0] if notes else 'no items'})")
         results = [Result(run, label, tier, self.name, name, means[name], seed, hib)
-                   for name, hib in self._recorded() if name in means]
+                   for name, hib in self._recorded(primary) if name in means]
         return ResynthOutcome(results, artifacts, means, len(items), notes, tally.summaries(),
-                              self.unavailable())
+                              self.unavailable(), primary, choice.reason if choice else "")
 
-    def _recorded(self) -> list[tuple[str, bool]]:
-        """(metric name, higher is better) in recording order: enhanced first, then refs."""
-        names = [(m.name, m.higher_is_better) for m in self.audio_metrics]
+    def _recorded(self, primary: str) -> list[tuple[str, bool]]:
+        """(metric name, higher is better) in recording order: enhanced first (``primary``
+        leading), then refs."""
+        names = [(m.name, m.higher_is_better)
+                 for m in primary_first(self.audio_metrics, primary)]
         return names + [(f"{n}@{ref}", hib) for ref in REFERENCES for n, hib in names]
 
     def _scores(self, reference: np.ndarray, estimate: np.ndarray, sample_rate: int,

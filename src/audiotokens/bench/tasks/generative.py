@@ -2,15 +2,20 @@
 
 No head is trained: each test item is encoded and decoded, and the decoded audio (resampled
 back to the file's own rate, so a narrow-band codec pays for the band it drops) is scored
-against the original with :mod:`audiotokens.metrics`. **PESQ is the primary metric** (recorded
-first, so the ranking uses it); then STOI, SI-SDR, mel distance and, when resemblyzer is
-installed, speaker similarity (cosine of d-vectors, -1..1). Values are means over the items a
-score is defined for; :class:`ResynthOutcome` says per metric how many items that was and
-why the others failed (``summaries``), and which metrics a missing extra left out
-(``unavailable``). A tokenizer without a decoder (and the continuous baseline) gets no
-results: the runner reports it as "no-decoder" and the ranking lists the task in its
-``missing`` column. One or two decoded clips per tokenizer, plus the reference clips once per
-run, are saved as wav files and recorded as ``kind="audio"`` artifacts for the report.
+against the original with :mod:`audiotokens.metrics`. **PESQ is the primary metric**, in two
+columns that are never averaged together: ``pesq_wb`` (wide-band, clips at >= 16 kHz) and
+``pesq_nb`` (narrow-band, every clip resampled to 8 kHz). The primary one is ``pesq_wb`` when
+every scored reference is at >= 16 kHz, else ``pesq_nb``
+(:func:`~audiotokens.metrics.pesq_primary`); it is recorded first and stored in the results
+DB as the task's primary metric (with the reason), so the ranking and the report use it.
+Then STOI, SI-SDR, mel distance and, when resemblyzer is installed, speaker similarity
+(cosine of d-vectors, -1..1). Values are means over the items a score is defined for;
+:class:`ResynthOutcome` says per metric how many items that was and why the others failed
+(``summaries``), and which metrics a missing extra left out (``unavailable``). A tokenizer
+without a decoder (and the continuous baseline) gets no results: the runner reports it as
+"no-decoder" and the ranking lists the task in its ``missing`` column. One or two decoded
+clips per tokenizer, plus the reference clips once per run, are saved as wav files and
+recorded as ``kind="audio"`` artifacts for the report.
 """
 
 from __future__ import annotations
@@ -30,10 +35,10 @@ from .base import Metric, TaskData
 from .splits import split_items
 
 __all__ = ["ResynthTask", "ResynthOutcome", "SpeakerSimilarity", "speaker_similarity_available",
-           "RESYNTH_METRICS"]
+           "RESYNTH_METRICS", "primary_first"]
 
-RESYNTH_METRICS = (Metric("pesq", True), Metric("stoi", True), Metric("si_sdr", True),
-                   Metric("mel_distance", False))
+RESYNTH_METRICS = (Metric("pesq_wb", True), Metric("pesq_nb", True), Metric("stoi", True),
+                   Metric("si_sdr", True), Metric("mel_distance", False))
 SPK_SIM = Metric("spk_sim", True)
 
 
@@ -43,6 +48,11 @@ def speaker_similarity_available() -> bool:
     from ...extras import missing
 
     return missing(SPK_SIM.name) is None
+
+
+def primary_first(metrics: tuple[Metric, ...], primary: str) -> tuple[Metric, ...]:
+    """``metrics`` with the one named ``primary`` moved to the front (recorded first)."""
+    return tuple(sorted(metrics, key=lambda m: m.name != primary))
 
 
 class SpeakerSimilarity:
@@ -91,7 +101,8 @@ class ResynthOutcome:
     per-metric ``metrics`` means, ``n_items`` items tried and ``notes`` (every reason a score
     was undefined). ``summaries``: per metric, the items it was scored on out of
     ``n_items`` and its failures ("item: reason"); ``unavailable``: metric -> why it was
-    not measured at all (the extra to install)."""
+    not measured at all (the extra to install); ``primary``: the primary metric chosen for
+    these items ("" when the task's is fixed), ``primary_reason`` why."""
 
     results: list[Result]
     artifacts: list[Artifact]
@@ -100,6 +111,8 @@ class ResynthOutcome:
     notes: list[str] = field(default_factory=list)
     summaries: dict[str, MetricSummary] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
+    primary: str = ""
+    primary_reason: str = ""
 
 
 def _safe(text: str) -> str:
@@ -129,7 +142,8 @@ class ResynthTask:
 
     @property
     def primary(self) -> Metric:
-        """PESQ (higher is better)."""
+        """The primary metric of 16 kHz+ references, wide-band PESQ; :meth:`run` records
+        ``pesq_nb`` first instead when a scored reference is below 16 kHz."""
         return self.metrics[0]
 
     def prepare(self, items: list[ManifestItem]) -> TaskData:
@@ -158,10 +172,11 @@ class ResynthTask:
         go to ``out_dir/<label>/``, reference clips to ``out_dir/reference/``.
 
         Raises :class:`~audiotokens.tokenizers.base.NoDecoderError` for a tokenizer without
-        a decoder and ValueError when the primary metric is undefined for every item.
+        a decoder and ValueError when the primary metric (see the module docstring) is
+        undefined for every item.
         """
         from ...audio import load_audio, resample, save_audio
-        from ...metrics import resynth_metrics
+        from ...metrics import pesq_primary, resynth_metrics
         from ...tokenizers.base import NoDecoderError
 
         info = tokenizer.info
@@ -172,8 +187,10 @@ class ResynthTask:
         tally = ScoreTally()
         artifacts: list[Artifact] = []
         notes: list[str] = []
+        rates: list[int] = []
         for k, item in enumerate(items):
             audio = load_audio(item.path)
+            rates.append(audio.sample_rate)
             decoded = tokenizer.decode(tokenizer.encode(audio.samples, audio.sample_rate))
             estimate = resample(np.asarray(decoded, dtype=np.float32), info.sample_rate,
                                 audio.sample_rate)
@@ -196,13 +213,16 @@ class ResynthTask:
                     artifacts.append(Artifact(run, label, self.name, seed, "audio",
                                               f"reference {item.id}", str(ref)))
         means = tally.means()
-        if self.primary.name not in means:
-            raise ValueError(f"task {self.name}: {self.primary.name} undefined for all "
+        choice = pesq_primary(rates) if rates else None
+        primary = choice.metric if choice else self.primary.name
+        if primary not in means:
+            raise ValueError(f"task {self.name}: {primary} undefined for all "
                              f"{len(items)} items ({notes[0] if notes else 'no items'})")
         results = [Result(run, label, tier, self.name, m.name, means[m.name], seed,
-                          m.higher_is_better) for m in self.metrics if m.name in means]
+                          m.higher_is_better) for m in primary_first(self.metrics, primary)
+                   if m.name in means]
         return ResynthOutcome(results, artifacts, means, len(items), notes, tally.summaries(),
-                              self.unavailable())
+                              self.unavailable(), primary, choice.reason if choice else "")
 
     def unavailable(self) -> dict[str, str]:
         """Metric -> why it is not measured here (a missing extra), for this task's optional
