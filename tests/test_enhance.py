@@ -174,17 +174,3 @@ def test_runner_enhances_codec2_and_reports_the_rest(synth_root: Path, tmp_path:
 
     again = run_benchmark(cfg, registry)
     assert {c.tokenizer: c.status for c in again.cells}["codec2"] == "skipped"
-
-
-def test_reference_scores_are_computed_once_per_key() -> None:
-    task = EnhanceTask()
-    calls = []
-
-    def score(x: float) -> float:
-        calls.append(x)
-        return 2 * x
-
-    assert task.reference_scores(("noisy", "a"), score, 1.5) == 3.0
-    assert task.reference_scores(("noisy", "a"), score, 99.0) == 3.0  # cached, not recomputed
-    assert task.reference_scores(("noisy", "b"), score, 2.0) == 4.0
-    assert calls == [1.5, 2.0]

@@ -133,4 +133,10 @@ def test_runner_scores_tts_with_the_judge(synth_root: Path, tmp_path: Path) -> N
     assert values["cer@reference"] < 0.9 and values["cer@reference"] < values["cer"]
     assert {a.name.split()[0] for a in audio} == {"synthesized", "reference"}
     assert all(Path(a.payload).is_file() for a in audio)
+    # the judge, the duration model and the reference scores are kept for the whole run
+    shared = tmp_path / "cache" / "scoring"
+    assert len(list(shared.glob("judge-*/weights.safetensors"))) == 1
+    assert len(list(shared.glob("durations-*/weights.safetensors"))) == 1
+    assert {p.name.split("-")[1] for p in shared.glob("tts-judge-*.json")} == {"judge"}
+    assert len(list(shared.glob("tts-judge-*.json"))) == 2  # real recordings, clean tokens
 

@@ -303,17 +303,33 @@ class DNSMOSScores:
 
 class DNSMOS:
     """Non-intrusive quality (Microsoft DNS challenge's DNSMOS P.835) from speechmos's packaged
-    ONNX models, run in this object's own sessions (no module-level model cache)."""
+    ONNX models, run in this object's own sessions (no module-level model cache).
 
-    def __init__(self) -> None:
+    ``threads``: onnxruntime intra-op threads per session, without spin-waiting (the
+    benchmark's worker processes pass 1: a pool of one per core, spinning, burns CPU another
+    worker needs); None keeps onnxruntime's default (every core). The scores are the same.
+    """
+
+    def __init__(self, threads: int | None = None) -> None:
         import os
 
+        import onnxruntime as ort
         from speechmos import dnsmos
 
+        if threads is not None and threads < 1:
+            raise ValueError(f"DNSMOS threads must be >= 1 or None, got {threads}")
         models = os.path.join(os.path.dirname(os.path.abspath(dnsmos.__file__)),
                               "dnsmos_models")
-        self._model = dnsmos.DNSMOS(os.path.join(models, "sig_bak_ovr.onnx"),
-                                    os.path.join(models, "model_v8.onnx"))
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._model = dnsmos.DNSMOS.__new__(dnsmos.DNSMOS)  # its own __init__ takes no options
+        self._model.onnx_sess, self._model.p808_onnx_sess = (
+            ort.InferenceSession(os.path.join(models, name), options,
+                                 providers=["CPUExecutionProvider"])
+            for name in ("sig_bak_ovr.onnx", "model_v8.onnx"))
 
     def score(self, samples: np.ndarray, sample_rate: int) -> DNSMOSScores:
         """Mono float [N] at ``sample_rate`` (resampled to 16 kHz, clipped to [-1, 1]; clips

@@ -18,6 +18,7 @@ from ..metrics import MetricSummary
 from .db import Artifact, Result, ResultsDB
 from .features import FeatureSource, TokenizerSource
 from .ranking import CHANCE_SUFFIX
+from .scorecache import ScoreCache
 from .tasks import ResynthTask, Task, TaskData
 from .tasks.frames import TokenTargetTask
 from .tasks.loop import TrainConfig, TrainResult, input_stride, train_and_evaluate
@@ -52,7 +53,10 @@ class CellOutcome:
 
 @dataclass
 class CellContext:
-    """What a cell needs from its run: names, the DB, where audio goes, device, mode."""
+    """What a cell needs from its run: names, the DB, where audio goes, device, mode;
+    ``scores``: what scoring shares between cells (the run's disk cache, see
+    :class:`~.scorecache.ScoreCache`; None: each task's own in-memory one) and
+    ``source_key``: the source's checksum, which keys the tokenizer's shared scores."""
 
     run: str
     label: str
@@ -62,6 +66,8 @@ class CellContext:
     device: str
     full: bool
     console: Any
+    scores: ScoreCache | None = None
+    source_key: str = ""
 
     def audio_dir(self, task: str) -> Path:
         """``out/audio/<run>/<task>`` (absolute)."""
@@ -295,7 +301,7 @@ def run_token_head_cell(ctx: CellContext, task: TokenTargetTask, data: TaskData,
         scored = task.score(trained.model, source.tokenizer, task.select(bound.data, ctx.full),
                             bound, arrays, ctx.audio_dir(task.name), run=ctx.run,
                             label=ctx.label, tier=ctx.tier, seed=seed, with_reference=with_ref,
-                            device=ctx.device)
+                            device=ctx.device, cache=ctx.scores, tokenizer_key=ctx.source_key)
         return trained, scored
 
     measured = measure_call(work, ctx.device)

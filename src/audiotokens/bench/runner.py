@@ -40,6 +40,7 @@ from .features import (
     encode_items,
 )
 from .keys import digest, items_digest, path_stamp
+from .scorecache import ScoreCache
 from .tasks import AnyTask, ASRTask, ResynthTask, TaskData, make_task, task_board
 from .tasks.corpora import find_corpora, load_corpus
 from .tasks.frames import TokenTargetTask
@@ -218,6 +219,9 @@ class _Runner:
         self.data: dict[str, TaskData] = {}
         self.items: dict[str, list[ManifestItem]] = {}  # corpus kind -> its items
         self.cells: list[CellOutcome] = []
+        # what scoring shares between cells, processes and resumed runs (the TTS judge,
+        # reference scores): computed once, kept under out/cache/scoring
+        self.scores = ScoreCache(cfg.out / "cache" / "scoring")
 
     def _corpora(self) -> dict[str, Path]:
         if self.cfg.data is not None:
@@ -412,10 +416,11 @@ class _Runner:
         tier = bitrate_tier(report.bitrate_bps)
         self.db.add_cell(report.to_results(self.run, label, tier))
 
-    def cell(self, label: str, tier: str) -> CellContext:
-        """What computing one of this tokenizer's cells needs from the run."""
+    def cell(self, label: str, tier: str, source_key: str = "") -> CellContext:
+        """What computing one of this tokenizer's cells needs from the run (``source_key``:
+        its checksum, keying the scores its cells share)."""
         return CellContext(self.run, label, tier, self.db, self.cfg.out, self.cfg.device,
-                           self.cfg.full, self.console)
+                           self.cfg.full, self.console, self.scores, source_key)
 
     def train_config(self, task: AnyTask, seed: int) -> TrainConfig:
         """The head settings of ``task`` for ``seed`` (``cfg.train`` overrides the default)."""
@@ -444,7 +449,7 @@ class _Runner:
         spec_in = source.spec
         tier = bitrate_tier(None if spec_in.kind == "features" else _bitrate(source))
         encoded: dict[str, Any] = {}  # corpus kind -> EncodedItems
-        ctx = self.cell(label, tier)
+        ctx = self.cell(label, tier, source_key)
         for task in self.tasks:
             for seed in todo.get(task.name, []):
                 key = self.cell_key(source_key, task, seed)

@@ -31,6 +31,7 @@ from ...data.manifest import ManifestItem
 from ...metrics import ScoreTally
 from ..db import Artifact, Result
 from ..features import InputSpec
+from ..scorecache import ScoreCache
 from .base import IGNORE_INDEX, TaskData
 from .frames import DNSMOS_METRIC, TOKEN_ACCURACY, Bound, TokenTargetTask
 from .generative import RESYNTH_METRICS, ResynthOutcome, primary_first
@@ -111,16 +112,20 @@ class EnhanceTask(TokenTargetTask):
 
     def score(self, model: Any, tokenizer: Any, items: list[ManifestItem], bound: Bound,
               arrays: Mapping[str, np.ndarray], out_dir: Path, *, run: str, label: str,
-              tier: str, seed: int = 0, with_reference: bool = True,
-              device: str = "cpu") -> ResynthOutcome:
+              tier: str, seed: int = 0, with_reference: bool = True, device: str = "cpu",
+              cache: ScoreCache | None = None, tokenizer_key: str = "") -> ResynthOutcome:
         """Decode the enhanced tokens of ``items`` and score them and the references against
-        the clean audio (see the module docstring); clips go to ``out_dir``."""
+        the clean audio (see the module docstring); clips go to ``out_dir``. The references
+        no head changes come from ``cache`` when it has them (default: this task's in-memory
+        cache): the noisy input once per run, and given the tokenizer's checksum
+        ``tokenizer_key``, its decoded noisy and clean tokens once per tokenizer."""
         from ...audio import load_audio
         from ...metrics import pesq_primary
         from ...tokenizers.base import NoDecoderError
 
         if not tokenizer.info.has_decoder:
             raise NoDecoderError(f"tokenizer '{label}' has no decoder")
+        cache = self.cache if cache is None else cache
         tally = ScoreTally()
         artifacts: list[Artifact] = []
         notes: list[str] = []
@@ -131,15 +136,11 @@ class EnhanceTask(TokenTargetTask):
             noisy = load_audio(item.path, clean.sample_rate)
             pred = self.predict(model, bound.inputs[item.id], device)
             rate = clean.sample_rate
-            signals = {"": self.decode(tokenizer, pred, rate), "noisy": noisy.samples,
-                       "noisy_tokens": self.decode(tokenizer, arrays[item.id], rate),
-                       "clean_tokens": self.decode(tokenizer, arrays[clean_id(item)], rate)}
-            for ref, estimate in signals.items():
-                if ref == "noisy":  # the mixture itself: the same for every tokenizer
-                    scores = self.reference_scores(("noisy", item.id), self._scores,
-                                                   clean.samples, estimate, rate, True)
-                else:
-                    scores = self._scores(clean.samples, estimate, rate, dnsmos=ref == "")
+            enhanced = self.decode(tokenizer, pred, rate)
+            signals = {"": self._scores(clean.samples, enhanced, rate, dnsmos=True),
+                       **self._reference_scores(cache, item, clean.samples, noisy.samples,
+                                                rate, tokenizer, tokenizer_key, arrays)}
+            for ref, scores in signals.items():
                 for metric, (value, note) in scores.items():
                     tally.add(metric + (f"@{ref}" if ref else ""), item.id, value, note)
                     if note:
@@ -147,8 +148,8 @@ class EnhanceTask(TokenTargetTask):
             if k < self.n_samples:
                 refs = [("noisy", noisy.samples), ("reference", clean.samples)]
                 artifacts += self.save_clips(
-                    out_dir, item.id, [("enhanced", signals[""]), *(refs if with_reference
-                                                                    else [])],
+                    out_dir, item.id, [("enhanced", enhanced), *(refs if with_reference
+                                                                 else [])],
                     rate, run=run, label=label, seed=seed)
         means = tally.means()
         choice = pesq_primary(rates) if rates else None
@@ -160,6 +161,31 @@ class EnhanceTask(TokenTargetTask):
                    for name, hib in self._recorded(primary) if name in means]
         return ResynthOutcome(results, artifacts, means, len(items), notes, tally.summaries(),
                               self.unavailable(), primary, choice.reason if choice else "")
+
+    def _reference_scores(self, cache: ScoreCache, item: ManifestItem, clean: np.ndarray,
+                          noisy: np.ndarray, rate: int, tokenizer: Any, tokenizer_key: str,
+                          arrays: Mapping[str, np.ndarray]
+                          ) -> dict[str, dict[str, tuple[float, str]]]:
+        """Reference -> metric -> (value or NaN, note) for one item: the noisy input (with
+        DNSMOS; once per run), its noisy and clean tokens decoded (once per tokenizer when
+        ``tokenizer_key`` is given)."""
+        from ..keys import path_stamp
+
+        files = (str(item.path), path_stamp(item.path), str(item.clean_path),
+                 path_stamp(str(item.clean_path)), rate, self.with_dnsmos,
+                 [m.name for m in RESYNTH_METRICS])  # the metric set (e.g. the PESQ split)
+
+        def tokens(ref: str) -> Any:
+            ids = arrays[item.id if ref == "noisy_tokens" else clean_id(item)]
+            return lambda: self._scores(clean, self.decode(tokenizer, ids, rate), rate,
+                                        dnsmos=False)
+
+        out = {"noisy": cache.get("enhance-noisy", files,
+                                  lambda: self._scores(clean, noisy, rate, dnsmos=True))}
+        for ref in ("noisy_tokens", "clean_tokens"):
+            out[ref] = (cache.get(f"enhance-{ref.replace('_', '-')}", (tokenizer_key, files),
+                                  tokens(ref)) if tokenizer_key else tokens(ref)())
+        return out
 
     def _recorded(self, primary: str) -> list[tuple[str, bool]]:
         """(metric name, higher is better) in recording order: enhanced first (``primary``

@@ -23,6 +23,7 @@ from ...data.manifest import ManifestItem
 from ..db import Artifact
 from ..features import InputSpec
 from ..heads import DownstreamModel, TokenEnhancer
+from ..scorecache import ScoreCache
 from .base import IGNORE_INDEX, Batch, Metric, Task, TaskData
 
 __all__ = ["Bound", "TokenTargetTask", "TOKEN_ACCURACY", "DNSMOS_METRIC", "window"]
@@ -70,9 +71,9 @@ class TokenTargetTask(Task):
         self.n_samples, self.max_outputs = n_samples, max_outputs
         self.with_dnsmos = dnsmos_available()
         self._dnsmos: Any = None
-        # scores of tokenizer-independent references (e.g. the noisy input), computed once
-        # per item and run instead of once per tokenizer and seed
-        self._reference_scores: dict[Any, Any] = {}
+        # what scoring shares between cells (see score(cache=...)) when the runner gives
+        # no disk cache: kept for this object's life
+        self.cache = ScoreCache()
 
     def bind(self, data: TaskData, arrays: Mapping[str, np.ndarray], spec: InputSpec
              ) -> Bound:
@@ -197,11 +198,15 @@ class TokenTargetTask(Task):
                                       f"{kind} {item_id}", str(path)))
         return artifacts
 
-    def reference_scores(self, key: Any, compute: Any, *args: Any) -> Any:
-        """``compute(*args)`` for a tokenizer-independent reference, cached under ``key``."""
-        if key not in self._reference_scores:
-            self._reference_scores[key] = compute(*args)
-        return self._reference_scores[key]
+    def reference_dnsmos(self, cache: ScoreCache, path: str | Path, samples: np.ndarray,
+                         sample_rate: int) -> tuple[float, str]:
+        """:meth:`dnsmos` of the recording at ``path`` (``samples``), once per file in
+        ``cache``."""
+        from ..keys import path_stamp
+
+        value, note = cache.get("dnsmos", (str(path), path_stamp(path), sample_rate),
+                                lambda: self.dnsmos(samples, sample_rate))
+        return value, note
 
     def unavailable(self) -> dict[str, str]:
         """Metric -> why it is not measured here (DNSMOS needs the ``dnsmos`` extra)."""
@@ -213,8 +218,8 @@ class TokenTargetTask(Task):
         """(DNSMOS overall MOS or NaN, note); needs ``with_dnsmos``."""
         from ...metrics import DNSMOS
 
-        if self._dnsmos is None:
-            self._dnsmos = DNSMOS()
+        if self._dnsmos is None:  # as many ONNX threads as torch has (1 in bench workers)
+            self._dnsmos = DNSMOS(threads=torch.get_num_threads())
         try:
             return self._dnsmos.score(samples, sample_rate).ovrl, ""
         except ValueError as err:

@@ -9,21 +9,25 @@ crops, early stopping on token accuracy). At test time the phone and pause seque
 and the durations come from a duration model trained once per run on the training split
 (:mod:`.durations`); the predicted tokens are decoded and scored:
 
-- **CER** (primary, recorded first) and WER of an ASR judge: a CTC head trained once per run
-  on continuous log-mel of the task's training audio (the "ASR on continuous features" of
+- **CER** (primary, recorded first) and WER of an ASR judge: a CTC head trained on
+  continuous log-mel of the task's training audio (the "ASR on continuous features" of
   DASB's TTS scoring). ``cer@oracle_durations`` uses the aligned durations instead (the
   acoustic model alone), ``cer@reference`` is the judge on the real test audio (its own
   floor) and ``cer@clean_tokens`` on the test audio's tokens decoded unchanged (the
   tokenizer's floor); ``duration_mae_ms`` is the duration model's mean absolute error;
 - speaker similarity to the real recording (resemblyzer), when installed;
 - DNSMOS overall MOS (speechmos), when installed, with ``dnsmos@reference``.
+
+Only the predicted and oracle-duration signals depend on the head. The judge and the duration
+model (:mod:`.judge`, trained once per run), the scores of the real recordings (once per run)
+and of the clean tokens (once per tokenizer) come from the run's
+:class:`~audiotokens.bench.scorecache.ScoreCache` when the runner gives one.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +38,13 @@ from ...data.manifest import ManifestItem
 from ...metrics import MetricSummary, ScoreTally
 from ..db import Artifact, Result
 from ..features import InputSpec
+from ..scorecache import ScoreCache
 from .base import Metric, TaskData
 from .durations import Segments, segment_frames, segments
 from .frames import DNSMOS_METRIC, Bound, TokenTargetTask
 from .generative import SPK_SIM, ResynthOutcome, SpeakerSimilarity
 from .generative import speaker_similarity_available as _spk_available
+from .judge import Judge, load_or_train_judge
 from .splits import split_items
 
 __all__ = ["TTSTask", "SILENCE", "phone_frames", "Judge"]
@@ -46,6 +52,7 @@ __all__ = ["TTSTask", "SILENCE", "phone_frames", "Judge"]
 CER, WER = Metric("cer", False), Metric("wer", False)
 REFERENCES = ("oracle_durations", "reference", "clean_tokens")
 JUDGE_RATE = 16000  # the ASR judge's log-mel rate
+DURATION_FIT = {"steps": 300, "batch_size": 16, "lr": 3e-3, "seed": 0}  # fit_durations options
 
 
 def phone_frames(alignment: list[tuple[str, float, float]], n_frames: int, frame_rate: float,
@@ -57,35 +64,6 @@ def phone_frames(alignment: list[tuple[str, float, float]], n_frames: int, frame
     for phone, start, end in alignment:
         out[(centres >= start) & (centres < end), 0] = index.get(phone, 0)
     return out
-
-
-@dataclass
-class Judge:
-    """The ASR judge: a CTC head trained on continuous log-mel; ``score`` gives CER / WER of
-    audio clips (id -> mono float at ``sample_rate``) against the items' transcripts."""
-
-    task: Any
-    data: TaskData
-    model: Any
-    device: str = "cpu"
-
-    def score(self, clips: dict[str, np.ndarray], sample_rate: int) -> dict[str, float]:
-        """{"cer", "wer"} over ``clips`` (ids must be items of the judge's data)."""
-        import torch
-
-        from ...audio import resample
-        from ..features import ContinuousMel
-        from .base import collate
-
-        mel = ContinuousMel(self.device)
-        arrays = {k: mel.encode(resample(v, sample_rate, mel.sample_rate), mel.sample_rate)
-                  for k, v in clips.items()}
-        items = [it for it in self.data.items if it.id in clips]
-        self.model.eval()
-        with torch.no_grad():
-            batches = [collate(items[i:i + 16], arrays, self.data).to(self.device)
-                       for i in range(0, len(items), 16)]
-            return self.task.evaluate(self.model, batches, self.data)
 
 
 class TTSTask(TokenTargetTask):
@@ -146,37 +124,36 @@ class TTSTask(TokenTargetTask):
                               targets),  # type: ignore[arg-type]
                      inputs)
 
-    def judge(self, data: TaskData, device: str = "cpu") -> Judge:
-        """The ASR judge for ``data``, trained on first use (then kept) on the train split,
-        full-band and band-limited to 4 kHz (an 8 kHz codec is judged on its errors, not
-        on the band it drops)."""
-        if self._judge is not None:
-            return self._judge
-        from ..features import ContinuousMel, encode_items
-        from .asr import ASRTask
-        from .loop import TrainConfig, train_and_evaluate
-
-        asr = ASRTask(f"{self.name}-judge", self.corpus)
-        asr_data = asr.prepare([replace(it, split=part) for part in ("train", "valid", "test")
-                                for it in getattr(data, part)])
-        mel = ContinuousMel(device)
-        arrays = encode_items(mel, asr_data.items).arrays
-        asr_data = _with_narrowband_twins(asr_data, arrays, mel)
-        cfg = TrainConfig(max_steps=self.judge_steps, eval_every=100, patience=3, lr=5e-3,
-                          dim=64, hidden=128, device=device)
-        trained = train_and_evaluate(asr, asr_data, arrays, mel.spec, cfg)
-        self._judge = Judge(asr, asr_data, trained.model, device)
+    def judge(self, data: TaskData, device: str = "cpu", cache: ScoreCache | None = None
+              ) -> Judge:
+        """The ASR judge for ``data`` (see :mod:`.judge`): kept after first use, and with a
+        disk ``cache`` trained once per run and loaded by every other process."""
+        if self._judge is None:
+            folder = None if cache is None else cache.folder
+            self._judge = load_or_train_judge(self.name, self.corpus, data, self.judge_steps,
+                                              folder, device)
         return self._judge
 
-    def duration_model(self, data: TaskData) -> Any:
-        """The :class:`~.durations.DurationPredictor` for ``data`` (trained on its train split
-        on first use, then kept)."""
+    def duration_model(self, data: TaskData, cache: ScoreCache | None = None) -> Any:
+        """The :class:`~.durations.DurationPredictor` for ``data``, trained on its train
+        split (:data:`DURATION_FIT`) on first use, then kept; with a disk ``cache``, trained
+        once per run and loaded by every other process."""
         if self._durations is None:
-            from .durations import fit_durations
+            from ..keys import digest
+            from ..scorecache import cached_module
+            from .durations import DurationPredictor, fit_durations
 
             index = {p: i for i, p in enumerate(data.classes)}
-            train = [segments(it.alignment or [], it.duration, index) for it in data.train]
-            self._durations = fit_durations([s for s in train if len(s.ids)], len(data.classes))
+            train = [s for s in (segments(it.alignment or [], it.duration, index)
+                                 for it in data.train) if len(s.ids)]
+            folder = None if cache is None else cache.folder
+            key = "" if cache is None else digest(
+                cache.versions, DURATION_FIT, data.classes,
+                [(s.ids.tolist(), s.seconds.tolist()) for s in train])
+            self._durations = cached_module(
+                folder, f"durations-{key}",
+                lambda: fit_durations(train, len(data.classes), **DURATION_FIT),
+                lambda: DurationPredictor(len(data.classes)), {"classes": list(data.classes)})
         return self._durations
 
     def chance(self, data: TaskData, metrics: dict[str, float]) -> dict[str, float]:
@@ -187,23 +164,27 @@ class TTSTask(TokenTargetTask):
 
     def score(self, model: Any, tokenizer: Any, items: list[ManifestItem], bound: Bound,
               arrays: Mapping[str, np.ndarray], out_dir: Path, *, run: str, label: str,
-              tier: str, seed: int = 0, with_reference: bool = True,
-              device: str = "cpu") -> ResynthOutcome:
+              tier: str, seed: int = 0, with_reference: bool = True, device: str = "cpu",
+              cache: ScoreCache | None = None, tokenizer_key: str = "") -> ResynthOutcome:
         """Decode the predicted tokens of ``items``; judge them and the references (see the
-        module docstring); clips go to ``out_dir``."""
+        module docstring); clips go to ``out_dir``. What does not depend on the head (the
+        judge, the duration model, the real recordings' scores and, given the tokenizer's
+        checksum ``tokenizer_key``, its own tokens' scores) comes from ``cache`` when it has
+        it (default: this task's in-memory cache)."""
         from ...audio import load_audio, resample
         from ...tokenizers.base import NoDecoderError
 
         if not tokenizer.info.has_decoder:
             raise NoDecoderError(f"tokenizer '{label}' has no decoder")
-        judge = self.judge(bound.data, device)
+        cache = self.cache if cache is None else cache
+        judge = self.judge(bound.data, device, cache)
         if self.with_speaker and self._spk is None:
             self._spk = SpeakerSimilarity(device)
-        clips: dict[str, dict[str, np.ndarray]] = {ref: {} for ref in ("", *REFERENCES)}
+        clips: dict[str, dict[str, np.ndarray]] = {"": {}, "oracle_durations": {}}
         tally = ScoreTally()
         artifacts: list[Artifact] = []
         notes: list[str] = []
-        durations = self.duration_model(bound.data)
+        durations = self.duration_model(bound.data, cache)
         index = {p: i for i, p in enumerate(bound.data.classes)}
         for k, item in enumerate(items):
             audio = load_audio(item.path)  # scored at the file's own rate, like resynthesis
@@ -216,9 +197,7 @@ class TTSTask(TokenTargetTask):
             synth = self.decode(tokenizer, self.predict(model, frames, device), rate)
             oracle = self.decode(tokenizer, self.predict(model, bound.inputs[item.id], device),
                                  rate)
-            resynth = self.decode(tokenizer, arrays[item.id], rate)
-            for ref, wav in (("", synth), ("oracle_durations", oracle), ("reference", real),
-                             ("clean_tokens", resynth)):  # the judge hears 16 kHz
+            for ref, wav in (("", synth), ("oracle_durations", oracle)):  # judged at 16 kHz
                 clips[ref][item.id] = resample(wav, rate, JUDGE_RATE)
             if self._spk is not None:
                 try:
@@ -227,10 +206,9 @@ class TTSTask(TokenTargetTask):
                     notes.append(f"{item.id}: {err}")
                     tally.add(SPK_SIM.name, item.id, math.nan, str(err))
             if self.with_dnsmos:
-                for wav, name in ((synth, "dnsmos"), (real, "dnsmos@reference")):
-                    value, note = (self.dnsmos(wav, rate) if name == "dnsmos" else
-                                   self.reference_scores(("dnsmos", item.id), self.dnsmos,
-                                                         wav, rate))
+                for name, (value, note) in (("dnsmos", self.dnsmos(synth, rate)),
+                                            ("dnsmos@reference", self.reference_dnsmos(
+                                                cache, item.path, real, rate))):
                     tally.add(name, item.id, value, note)
                     notes += [f"{item.id} ({name}): {note}"] if note else []
             if k < self.n_samples:
@@ -239,14 +217,14 @@ class TTSTask(TokenTargetTask):
                                              rate, run=run, label=label, seed=seed)
         means = tally.means()
         summaries = tally.summaries()
-        for ref, signals in clips.items():
-            rates = (judge.score(signals, JUDGE_RATE) if ref != "reference" else  # real audio
-                     self.reference_scores(("judge", tuple(sorted(signals))), judge.score,
-                                           signals, JUDGE_RATE))
+        rates = {ref: judge.score(signals, JUDGE_RATE) for ref, signals in clips.items()}
+        rates.update(self._reference_rates(judge, cache, tokenizer, tokenizer_key, items,
+                                           arrays))
+        for ref, value in rates.items():
             for metric in (CER, WER):  # corpus-level rates over every item's transcript
                 name = metric.name + (f"@{ref}" if ref else "")
-                means[name] = rates[metric.name]
-                summaries[name] = MetricSummary(name, means[name], len(signals), len(items))
+                means[name] = value[metric.name]
+                summaries[name] = MetricSummary(name, means[name], len(items), len(items))
         recorded = [(m.name, m.higher_is_better) for m in self.audio_metrics] + [
             (f"{m.name}@{ref}", m.higher_is_better) for ref in REFERENCES for m in (CER, WER)] \
             + [("dnsmos@reference", True), ("duration_mae_ms", False)]
@@ -254,6 +232,34 @@ class TTSTask(TokenTargetTask):
                    for name, hib in recorded if name in means]
         return ResynthOutcome(results, artifacts, means, len(items), notes, summaries,
                               self.unavailable())
+
+    def _reference_rates(self, judge: Judge, cache: ScoreCache, tokenizer: Any,
+                         tokenizer_key: str, items: list[ManifestItem],
+                         arrays: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
+        """Judge rates of the references that no head changes: "reference" (the real
+        recordings; once per run) and "clean_tokens" (the items' tokens decoded; once per
+        tokenizer when its checksum ``tokenizer_key`` is given, else computed here)."""
+        from ...audio import load_audio, resample
+        from ..keys import path_stamp
+
+        files = [(it.id, path_stamp(it.path)) for it in items]
+
+        def clips(tokens: bool) -> dict[str, np.ndarray]:
+            out = {}
+            for it in items:
+                audio = load_audio(it.path)
+                wav = (self.decode(tokenizer, arrays[it.id], audio.sample_rate) if tokens
+                       else audio.samples)
+                out[it.id] = resample(wav, audio.sample_rate, JUDGE_RATE)
+            return out
+
+        def rates(tokens: bool) -> dict[str, float]:
+            return judge.score(clips(tokens), JUDGE_RATE)
+
+        real = cache.get("tts-judge-reference", (judge.key, files), lambda: rates(False))
+        clean = (cache.get("tts-judge-clean-tokens", (judge.key, tokenizer_key, files),
+                           lambda: rates(True)) if tokenizer_key else rates(True))
+        return {"reference": real, "clean_tokens": clean}
 
     def unavailable(self) -> dict[str, str]:
         """Metric -> why it is not measured here: DNSMOS and speaker similarity need extras."""
@@ -263,21 +269,3 @@ class TTSTask(TokenTargetTask):
         if (message := missing(SPK_SIM.name)) is not None:
             out[SPK_SIM.name] = message
         return out
-
-
-def _with_narrowband_twins(data: TaskData, arrays: dict[str, np.ndarray], mel: Any
-                           ) -> TaskData:
-    """``data`` plus, for each train item, a ``<id>#nb`` twin whose log-mel (added to
-    ``arrays``) is of the audio band-limited to 4 kHz (through 8 kHz and back)."""
-    from ...audio import load_audio, resample
-
-    twins = []
-    targets = dict(data.targets)
-    for it in data.train:
-        wav = load_audio(it.path, mel.sample_rate).samples
-        narrow = resample(resample(wav, mel.sample_rate, 8000), 8000, mel.sample_rate)
-        twin = replace(it, id=it.id + "#nb")
-        arrays[twin.id] = mel.encode(narrow, mel.sample_rate)
-        targets[twin.id] = data.targets[it.id]
-        twins.append(twin)
-    return TaskData([*data.train, *twins], data.valid, data.test, data.classes, targets)
