@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from audiotokens.bench.heads import (
+    CORE_KINDS,
     ContinuousInput,
     CTCHead,
     DownstreamModel,
@@ -130,9 +131,10 @@ def test_pooled_classifier_shapes_and_padding_invariance() -> None:
         PooledClassifier(12, n_classes=1)
 
 
-def test_ctc_head_loss_decode_and_learning() -> None:
+@pytest.mark.parametrize("core", CORE_KINDS)
+def test_ctc_head_loss_decode_and_learning(core: str) -> None:
     torch.manual_seed(0)
-    head = CTCHead(6, n_symbols=4, hidden=16, layers=1)
+    head = CTCHead(6, n_symbols=4, hidden=16, layers=1, core=core)
     x = torch.randn(2, 12, 6)
     out = head(x, torch.tensor([12, 8]))
     assert out.logits.shape == (2, 12, 4)
@@ -149,10 +151,11 @@ def test_ctc_head_loss_decode_and_learning() -> None:
     assert CTCHead.greedy_decode(head(x, torch.tensor([12, 8]))) == [[1, 2, 3], [2, 1]]
 
 
+@pytest.mark.parametrize("core", CORE_KINDS)
 @pytest.mark.parametrize("stack", [2, 3])
-def test_stacked_ctc_head_keeps_frame_rate_and_ignores_padding(stack: int) -> None:
+def test_stacked_ctc_head_keeps_frame_rate_and_ignores_padding(stack: int, core: str) -> None:
     torch.manual_seed(0)
-    head = CTCHead(6, n_symbols=5, hidden=8, layers=1, stack=stack).eval()
+    head = CTCHead(6, n_symbols=5, hidden=8, layers=1, stack=stack, core=core).eval()
     x, lengths = torch.randn(2, 13, 6), torch.tensor([13, 7])
     out = head(x, lengths)
     assert out.logits.shape == (2, 13, 5) and out.lengths.tolist() == [13, 7]
@@ -161,8 +164,12 @@ def test_stacked_ctc_head_keeps_frame_rate_and_ignores_padding(stack: int) -> No
     x2 = x.clone()
     x2[1, 7:] = 0.0
     torch.testing.assert_close(head(x2, lengths).logits[1, :7], out.logits[1, :7])
-    # the BiLSTM runs over ceil(T / stack) steps of stacked frames
-    assert head.lstm.input_size == 6 * stack
+    # the core runs over ceil(T / stack) steps of stacked frames
+    first = head.core.proj if core == "conv" else head.core.forward_lstms[0]
+    assert (first.in_features if core == "conv" else first.input_size) == 6 * stack
+    # a padded item's outputs are those of the item alone
+    alone = head(x[1:, :7], lengths[1:])
+    torch.testing.assert_close(alone.logits[0], out.logits[1, :7])
 
 
 def test_stacked_ctc_head_learns_and_decodes() -> None:

@@ -119,7 +119,7 @@ def test_asr_head_defaults_and_per_task_budget() -> None:
     head = asr.build_head(16, make_task("asr-synth").prepare([
         ManifestItem(id=f"u{i}", path=f"u{i}.wav", duration=1.0, text="ab c", split=split)
         for i, split in enumerate(("train", "valid", "test"))]), hidden=8)
-    assert head.stack == 2 and head.lstm.num_layers == 1
+    assert head.stack == 2 and head.core.layers == 1
     assert float((head.out.bias[0] - head.out.bias[1:].mean()).detach()) > 2.0  # blank bias
     with pytest.raises(ValueError, match="stack"):
         ASRTask("asr-x", "synthetic", stack=0)

@@ -5,9 +5,10 @@ An input module turns what a tokenizer produced into frame vectors [B, T', D]:
 weights or DASB's per-frame attention MLP) or :class:`ContinuousInput` (the continuous
 baseline, a projection of features). Both may average-pool time by ``stride`` so sample-rate
 tokens (mu-law) reach a frame rate a head can afford. A task head then maps frames to outputs:
-:class:`CTCHead` (BiLSTM + linear over characters), :class:`PooledClassifier` (conv context +
-attentive statistics pooling + MLP) or :class:`TokenEnhancer` (token-to-token: clean-token
-logits per frame and codebook). :class:`DownstreamModel` composes the two.
+:class:`CTCHead` (sequence core + linear over characters), :class:`PooledClassifier` (conv
+context + attentive statistics pooling + MLP) or :class:`TokenEnhancer` (token-to-token:
+clean-token logits per frame and codebook). :class:`DownstreamModel` composes the two. The
+sequence cores (a BiLSTM by default, or dilated convolutions) live in :mod:`.cores`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .cores import CORE_KINDS, length_mask, make_core, packed_lstm
+
 __all__ = [
     "COMBINE_MODES",
+    "CORE_KINDS",
     "HeadOutput",
     "TokenEmbedding",
     "ContinuousInput",
@@ -34,11 +38,6 @@ __all__ = [
 ]
 
 COMBINE_MODES = ("softmax", "attention")
-
-
-def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """Valid-frame mask [B, max_len] (bool) from lengths [B]."""
-    return torch.arange(max_len, device=lengths.device)[None, :] < lengths[:, None]
 
 
 def pool_time(
@@ -70,16 +69,6 @@ def stack_frames(x: torch.Tensor, lengths: torch.Tensor, stack: int
                           (0, 0, 0, steps * stack - t))
     return x.reshape(b, steps, stack * d), torch.div(lengths + stack - 1, stack,
                                                      rounding_mode="floor")
-
-
-def packed_lstm(lstm: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """A batch-first LSTM over [B, S, D] that skips each item's padding -> [B, S, H_out]
-    (zeros past each item's end; a length below 1 counts as 1)."""
-    steps = x.shape[1]
-    packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp(1, steps),
-                                               batch_first=True, enforce_sorted=False)
-    h, _ = lstm(packed)
-    return nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=steps)[0]
 
 
 def _fit_vectors(vectors: torch.Tensor, dim: int) -> torch.Tensor:
@@ -222,30 +211,33 @@ class HeadOutput:
 
 
 class CTCHead(nn.Module):
-    """BiLSTM + linear over ``n_symbols`` (index 0 = CTC blank); greedy decoding.
+    """Sequence core + linear over ``n_symbols`` (index 0 = CTC blank); greedy decoding.
 
-    ``stack`` > 1 runs the BiLSTM at 1/``stack`` of the frame rate (``stack`` consecutive
-    frames concatenated into one step) and emits ``stack`` output frames per step, so the CTC
-    output keeps the input frame rate (room for fast speech) at a fraction of the LSTM cost.
-    ``blank_bias`` initialises the blank's output bias (CTC's early all-blank phase);
-    ``dropout`` applies to the BiLSTM's input and output in training.
+    ``core``: ``"lstm"`` (BiLSTM, the default) or ``"conv"`` (dilated residual convolutions),
+    ``hidden`` wide (see :func:`~audiotokens.bench.cores.make_core`), ``layers`` deep (None:
+    the core's default). ``stack`` > 1 runs the core at 1/``stack`` of the frame rate
+    (``stack`` consecutive frames concatenated into one step) and emits ``stack`` output
+    frames per step, so the CTC output keeps the input frame rate (room for fast speech) at
+    a fraction of the core's cost. ``blank_bias`` initialises the blank's output bias (CTC's
+    early all-blank phase); ``dropout`` applies to the core's input and output (and inside
+    conv blocks) in training.
     """
 
-    def __init__(self, in_dim: int, n_symbols: int, hidden: int = 128, layers: int = 2,
-                 stack: int = 1, blank_bias: float = 0.0, dropout: float = 0.0) -> None:
+    def __init__(self, in_dim: int, n_symbols: int, hidden: int = 128,
+                 layers: int | None = None, stack: int = 1, blank_bias: float = 0.0,
+                 dropout: float = 0.0, core: str = "lstm") -> None:
         super().__init__()
         if n_symbols < 2:
             raise ValueError("n_symbols must include the blank and at least one character")
-        if stack < 1 or layers < 1 or hidden < 1:
+        if stack < 1 or (layers is not None and layers < 1) or hidden < 1:
             raise ValueError(f"stack, layers and hidden must be >= 1, got {stack}, {layers}, "
                              f"{hidden}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.stack, self.n_symbols = stack, n_symbols
         self.dropout = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(in_dim * stack, hidden, num_layers=layers, batch_first=True,
-                            bidirectional=True)
-        self.out = nn.Linear(2 * hidden, n_symbols * stack)
+        self.core = make_core(core, in_dim * stack, hidden, layers, dropout)
+        self.out = nn.Linear(self.core.out_dim, n_symbols * stack)
         with torch.no_grad():
             self.out.bias.view(stack, n_symbols)[:, 0] += blank_bias
 
@@ -253,7 +245,7 @@ class CTCHead(nn.Module):
         """x [B, T, D] float, lengths [B] -> HeadOutput(log-probs [B, T, n_symbols], lengths)."""
         b, t, _ = x.shape
         x, step_lengths = stack_frames(x, lengths, self.stack)
-        h = packed_lstm(self.lstm, self.dropout(x), step_lengths)
+        h = self.core(self.dropout(x), step_lengths)
         logits = self.out(self.dropout(h)).reshape(b, -1, self.n_symbols)[:, :t]
         return HeadOutput(torch.log_softmax(logits, -1), lengths)
 
@@ -315,17 +307,19 @@ class TokenEnhancer(nn.Module):
     to a multiple of ``stride``).
 
     ``stride`` consecutive input frames are stacked into one step (order kept, unlike
-    average pooling), run through conv context + BiLSTM at 1/``stride`` of the frame rate,
-    and one linear layer emits the ``stride`` output frames of each step from the LSTM state
-    concatenated with the stacked input (a skip that makes copying easy).
-    ``V = max(vocab_sizes)``; ids at or past a codebook's own vocabulary get -inf. Given
-    ``copy_ids`` (the input ids), a learned per-codebook copy bias (initialised to log V, so
-    an untrained head already favours its input) is added to each frame's input id: the head
-    learns what to change, starting from "change nothing".
+    average pooling), run through a conv layer and a sequence core (``core``: ``"lstm"``, the
+    default, or ``"conv"``; see :func:`~audiotokens.bench.cores.make_core`) at 1/``stride``
+    of the frame rate, and one linear layer emits the ``stride`` output frames of each step
+    from the core's output concatenated with the stacked input (a skip that makes copying
+    easy). ``V = max(vocab_sizes)``; ids at or past a codebook's own vocabulary get -inf.
+    Given ``copy_ids`` (the input ids), a learned per-codebook copy bias (initialised to
+    log V, so an untrained head already favours its input) is added to each frame's input
+    id: the head learns what to change, starting from "change nothing".
     """
 
     def __init__(self, in_dim: int, vocab_sizes: Sequence[int], hidden: int = 128,
-                 stride: int = 1, kernel_size: int = 5, dropout: float = 0.1) -> None:
+                 stride: int = 1, kernel_size: int = 5, dropout: float = 0.1,
+                 core: str = "lstm", layers: int | None = None) -> None:
         super().__init__()
         if not vocab_sizes or min(vocab_sizes) < 1 or stride < 1 or hidden < 1:
             raise ValueError("need >= 1 codebook of >= 1 id, stride >= 1 and hidden >= 1")
@@ -335,8 +329,9 @@ class TokenEnhancer(nn.Module):
         self.context = nn.Sequential(
             nn.Conv1d(step_dim, hidden, kernel_size, padding=kernel_size // 2), nn.ReLU(),
             nn.Dropout(dropout))
-        self.lstm = nn.LSTM(hidden, hidden, batch_first=True, bidirectional=True)
-        self.out = nn.Linear(2 * hidden + step_dim, stride * self.n_codebooks * self.vocab)
+        self.core = make_core(core, hidden, hidden, layers, dropout)
+        self.out = nn.Linear(self.core.out_dim + step_dim,
+                             stride * self.n_codebooks * self.vocab)
         invalid = torch.arange(self.vocab)[None, :] >= torch.tensor(list(vocab_sizes))[:, None]
         self.register_buffer("invalid", invalid, persistent=False)  # C, V
         self.copy_bias = nn.Parameter(torch.log(torch.tensor(list(vocab_sizes), dtype=torch.float)))
@@ -349,8 +344,7 @@ class TokenEnhancer(nn.Module):
         b = x.shape[0]
         x, step_lengths = stack_frames(x, lengths, self.stride)
         steps = x.shape[1]
-        h = packed_lstm(self.lstm, self.context(x.transpose(1, 2)).transpose(1, 2),
-                        step_lengths)
+        h = self.core(self.context(x.transpose(1, 2)).transpose(1, 2), step_lengths)
         logits = self.out(torch.cat([h, x], -1))
         logits = logits.reshape(b, steps * self.stride, self.n_codebooks, self.vocab)
         if copy_ids is not None:

@@ -1,4 +1,4 @@
-"""Speech recognition with a BiLSTM + CTC head over characters -> CER and WER."""
+"""Speech recognition with a BiLSTM (or conv) + CTC head over characters -> CER and WER."""
 
 from __future__ import annotations
 
@@ -25,15 +25,16 @@ class ASRTask(Task):
     of normalised training-text characters (test characters outside it are skipped).
 
     Head defaults (see :class:`~audiotokens.bench.heads.CTCHead`), chosen so a few hundred
-    steps on minutes of speech learn: ``layers`` BiLSTM layers over ``stack``-frame stacks
-    (output kept at the input frame rate), blank output bias ``blank_bias``, ``dropout``.
+    steps on minutes of speech learn: a sequence core (``TrainConfig.core``) of ``layers``
+    layers (None: the core's default) over ``stack``-frame stacks (output kept at the input
+    frame rate), blank output bias ``blank_bias``, ``dropout``.
     """
 
     metrics = (Metric("cer", higher_is_better=False), Metric("wer", higher_is_better=False))
 
-    def __init__(self, name: str, corpus: str, layers: int = 1, stack: int = 2,
+    def __init__(self, name: str, corpus: str, layers: int | None = None, stack: int = 2,
                  blank_bias: float = 3.0, dropout: float = 0.2) -> None:
-        if layers < 1 or stack < 1 or not 0.0 <= dropout < 1.0:
+        if (layers is not None and layers < 1) or stack < 1 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"task {name}: need layers >= 1, stack >= 1 and dropout in [0, 1), "
                              f"got {layers}, {stack}, {dropout}")
         self.name, self.corpus, self.layers = name, corpus, layers
@@ -55,10 +56,12 @@ class ASRTask(Task):
         return TaskData(s.train, s.valid, s.test, (BLANK, *chars), targets)
 
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
-                   spec: InputSpec | None = None, stride: int = 1) -> nn.Module:
-        """BiLSTM (``hidden`` units per direction) + linear over blank + characters."""
+                   spec: InputSpec | None = None, stride: int = 1,
+                   core: str = "lstm") -> nn.Module:
+        """A ``core`` sequence core ``hidden`` wide + linear over blank + characters."""
         return CTCHead(in_dim, len(data.classes), hidden=hidden, layers=self.layers,
-                       stack=self.stack, blank_bias=self.blank_bias, dropout=self.dropout)
+                       stack=self.stack, blank_bias=self.blank_bias, dropout=self.dropout,
+                       core=core)
 
     def loss(self, model: DownstreamModel, batch: Batch) -> torch.Tensor:
         """Mean CTC loss."""

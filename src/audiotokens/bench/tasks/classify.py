@@ -74,8 +74,10 @@ class ClassifyTask(Task):
         return self.split_mode
 
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
-                   spec: InputSpec | None = None, stride: int = 1) -> nn.Module:
-        """A pooled classifier over ``len(data.classes)`` classes."""
+                   spec: InputSpec | None = None, stride: int = 1,
+                   core: str = "lstm") -> nn.Module:
+        """A pooled classifier over ``len(data.classes)`` classes (convolutional context of
+        its own: ``core`` does not apply)."""
         return PooledClassifier(in_dim, len(data.classes), hidden=hidden, embed_dim=hidden)
 
     def loss(self, model: DownstreamModel, batch: Batch) -> torch.Tensor:

@@ -99,13 +99,14 @@ class TokenTargetTask(Task):
         return None
 
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
-                   spec: InputSpec | None = None, stride: int = 1) -> nn.Module:
+                   spec: InputSpec | None = None, stride: int = 1,
+                   core: str = "lstm") -> nn.Module:
         """A :class:`TokenEnhancer` over ``spec``'s codebooks, stacking ``stride`` frames per
-        step."""
+        step, with a ``core`` sequence core."""
         if spec is None or spec.kind != "tokens":
             raise ValueError(f"task {self.name} predicts tokens: it needs a tokenizer, "
                              "not continuous features")
-        return TokenEnhancer(in_dim, spec.vocab_sizes, hidden=hidden, stride=stride)
+        return TokenEnhancer(in_dim, spec.vocab_sizes, hidden=hidden, stride=stride, core=core)
 
     def _crop(self, head: TokenEnhancer, batch_size: int) -> int:
         per_step = batch_size * head.stride * head.n_codebooks * head.vocab

@@ -19,7 +19,7 @@ from ...data.manifest import ManifestItem
 from ...train import LoopConfig, run_loop, seed_everything
 from ..arrays import n_frames
 from ..features import InputSpec
-from ..heads import COMBINE_MODES, ContinuousInput, DownstreamModel, TokenEmbedding
+from ..heads import COMBINE_MODES, CORE_KINDS, ContinuousInput, DownstreamModel, TokenEmbedding
 from .base import Batch, Task, TaskData, collate
 
 __all__ = ["STOP_REASONS", "TrainConfig", "TrainResult", "build_model", "input_stride",
@@ -35,7 +35,9 @@ class TrainConfig:
     "frames" -> 50 Hz); ``device`` is any torch device string; ``init_embeddings``: start
     the token tables from the tokenizer's codebook vectors (k-means centroids, codec
     codebooks; see ``Tokenizer.codebook_vectors``) where it has them, else (the default)
-    from random tables."""
+    from random tables. ``core``: the sequence core of the heads that have one (CTC ASR,
+    enhancement, TTS): "lstm" (BiLSTM) or "conv" (dilated residual convolutions); see
+    :mod:`audiotokens.bench.cores`."""
 
     max_steps: int = 300
     min_steps: int = 0
@@ -50,10 +52,13 @@ class TrainConfig:
     device: str = "cpu"
     seed: int = 0
     init_embeddings: bool = False
+    core: str = "lstm"
 
     def __post_init__(self) -> None:
         if self.combine not in COMBINE_MODES:
             raise ValueError(f"combine must be one of {COMBINE_MODES}, got {self.combine!r}")
+        if self.core not in CORE_KINDS:
+            raise ValueError(f"core must be one of {CORE_KINDS}, got {self.core!r}")
         for name in ("max_steps", "batch_size", "eval_every", "patience", "dim", "hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -108,7 +113,8 @@ def build_model(task: Task, spec: InputSpec, data: TaskData, cfg: TrainConfig,
                                 stride=pool)
     else:
         inputs = ContinuousInput(in_spec.n_features, cfg.dim, stride=pool)
-    head = task.build_head(inputs.out_dim, data, cfg.hidden, spec=spec, stride=stride)
+    head = task.build_head(inputs.out_dim, data, cfg.hidden, spec=spec, stride=stride,
+                           core=cfg.core)
     return DownstreamModel(inputs, head)  # type: ignore[arg-type]
 
 
