@@ -1,5 +1,6 @@
 """Unit vocoder: config validation, training on real speech tokens, decode lengths, layer
-subsets, speaker / oracle / adversarial variants, checkpoint resume, save/load round trip."""
+subsets, speaker / oracle / adversarial variants, checkpoint resume, save/load round trip,
+for both generators (iSTFT, the default, and HiFi-GAN)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ from audiotokens.vocoder import (
 from audiotokens.vocoder.data import SegmentSampler, load_clips
 from audiotokens.vocoder.train import VocoderTrainable
 
-TINY = {"embed_dim": 16, "channels": 16, "resblock_kernels": (3,), "resblock_dilations": (1,)}
+TINY = {"embed_dim": 16, "channels": 16, "backbone_blocks": 1}
+TINY_HIFIGAN = {"embed_dim": 16, "channels": 16, "generator": "hifigan",
+                "resblock_kernels": (3,), "resblock_dilations": (1,)}
+GENERATORS = pytest.mark.parametrize("tiny", [TINY, TINY_HIFIGAN], ids=["istft", "hifigan"])
 FAST = {"batch_size": 2, "segment_frames": 8, "lr": 3e-3, "log_every": 1}
 
 
@@ -101,6 +105,31 @@ def test_upsample_rates_must_multiply_to_hop_and_error_lists_a_valid_choice() ->
         VocoderConfig.from_dict({**cfg.to_dict(), "hop": 3})
 
 
+def test_generator_choice_and_stft_hop_are_validated_with_the_allowed_values() -> None:
+    cfg = VocoderConfig((16,), ("layer0",), 16000, 320)
+    assert cfg.generator == "istft" and cfg.stft_hop == 160 and cfg.spectral().n_fft == 640
+    assert VocoderConfig((16,), ("q",), 16000, 75).stft_hop == 75
+    with pytest.raises(ValueError, match=r"generator must be one of \['istft', 'hifigan'\]"):
+        VocoderConfig((16,), ("layer0",), 16000, 320, generator="wavenet")
+    with pytest.raises(ValueError, match="stft_hop 150 must be a positive divisor.*e.g. 160"):
+        VocoderConfig((16,), ("layer0",), 16000, 320, stft_hop=150)
+    with pytest.raises(ValueError, match="backbone_blocks"):
+        VocoderConfig((16,), ("layer0",), 16000, 320, backbone_blocks=-1)
+    VocoderConfig((16,), ("layer0",), 16000, 320, channels=4)  # iSTFT: no halving
+    with pytest.raises(ValueError, match="halved"):
+        VocoderConfig((16,), ("layer0",), 16000, 320, channels=4, generator="hifigan")
+
+
+def test_the_bench_vocoder_budgets_are_valid_settings(stacked) -> None:
+    from audiotokens.bench.runner import VOCODER_FIT
+
+    for budget in VOCODER_FIT:
+        options = dict(budget)
+        cfg = vocoder_config_for(stacked, **options.pop("config", {}))
+        VocoderTrainOptions(**options)
+        assert cfg.generator == "istft"
+
+
 def test_config_for_tokenizer_derives_rate_hop_and_codebooks(stacked) -> None:
     cfg = vocoder_config_for(stacked, **TINY)
     assert cfg.vocab_sizes == (16, 8) and cfg.codebook_names == ("mel_k16", "mel_k8")
@@ -110,9 +139,10 @@ def test_config_for_tokenizer_derives_rate_hop_and_codebooks(stacked) -> None:
 
 
 # -- model ------------------------------------------------------------------------------
-def test_forward_and_synthesize_lengths_and_layer_subsets(stacked, fsdd_manifest) -> None:
+@GENERATORS
+def test_forward_and_synthesize_lengths_and_layer_subsets(stacked, fsdd_manifest, tiny) -> None:
     torch.manual_seed(0)
-    voc = UnitVocoder(vocoder_config_for(stacked, **TINY))
+    voc = UnitVocoder(vocoder_config_for(stacked, **tiny))
     codes = torch.randint(0, 8, (2, 7, 2))
     assert voc(codes).shape == (2, 7 * 320)
     clip = load_clips(stacked, fsdd_manifest, voc.config)[0]
@@ -159,14 +189,19 @@ def test_layer_dropout_masks_are_never_empty_and_drop_at_the_given_rate(stacked,
 
 
 # -- training ---------------------------------------------------------------------------
-def test_training_on_real_speech_tokens_reduces_the_loss(mel16, fsdd_manifest) -> None:
-    cfg = vocoder_config_for(mel16, **TINY)
-    options = VocoderTrainOptions(max_steps=12, **FAST)
+# The iSTFT generator starts from unit magnitudes in every bin (loud noise, also in FSDD's empty
+# band above 4 kHz) and needs a higher rate to leave it within a few steps.
+@pytest.mark.parametrize(("tiny", "lr", "steps"), [(TINY, 1e-2, 24), (TINY_HIFIGAN, 3e-3, 12)],
+                         ids=["istft", "hifigan"])
+def test_training_on_real_speech_tokens_reduces_the_loss(mel16, fsdd_manifest, tiny, lr,
+                                                         steps) -> None:
+    cfg = vocoder_config_for(mel16, **tiny)
+    options = VocoderTrainOptions(max_steps=steps, **{**FAST, "lr": lr})
     sampler = SegmentSampler(load_clips(mel16, fsdd_manifest, cfg), cfg, options.segment_frames)
     torch.manual_seed(0)
     trainable = VocoderTrainable(UnitVocoder(cfg), sampler, options)
     before = trainable.evaluate()
-    run_loop(trainable, LoopConfig(max_steps=12, log_every=4), progress_desc=None)
+    run_loop(trainable, LoopConfig(max_steps=steps, log_every=4), progress_desc=None)
     after = trainable.evaluate()
     print(f"eval loss {before:.3f} -> {after:.3f}")
     assert after < 0.85 * before, (before, after)
@@ -219,9 +254,11 @@ def load_clips_paths(manifest: Path) -> list[str]:
 
 
 # -- persistence ------------------------------------------------------------------------
-def test_save_load_round_trip_gives_identical_audio(stacked, fsdd_manifest, tmp_path) -> None:
+@GENERATORS
+def test_save_load_round_trip_gives_identical_audio(stacked, fsdd_manifest, tmp_path,
+                                                    tiny) -> None:
     torch.manual_seed(1)
-    voc = UnitVocoder(vocoder_config_for(stacked, **TINY)).eval()
+    voc = UnitVocoder(vocoder_config_for(stacked, **tiny)).eval()
     tokens = Tokens(load_clips(stacked, fsdd_manifest, voc.config)[2].codes, stacked.info)
     folder = tmp_path / "tok" / "vocoder"
     save_vocoder(voc, folder)
@@ -231,6 +268,25 @@ def test_save_load_round_trip_gives_identical_audio(stacked, fsdd_manifest, tmp_
     for layers in (None, ["mel_k16"]):
         np.testing.assert_array_equal(loaded.synthesize(tokens, layers),
                                       voc.synthesize(tokens, layers))
+
+
+def test_a_format_1_folder_without_a_generator_field_loads_as_hifigan(stacked, fsdd_manifest,
+                                                                     tmp_path) -> None:
+    torch.manual_seed(2)
+    voc = UnitVocoder(vocoder_config_for(stacked, **TINY_HIFIGAN)).eval()
+    save_vocoder(voc, tmp_path)
+    header = json.loads((tmp_path / "config.json").read_text())
+    for name in ("generator", "backbone_blocks", "stft_hop"):  # fields format 1 lacked
+        del header["config"][name]
+    (tmp_path / "config.json").write_text(json.dumps({**header, "format_version": 1}))
+    loaded = load_vocoder(tmp_path)
+    assert loaded.config.generator == "hifigan"
+    tokens = Tokens(load_clips(stacked, fsdd_manifest, voc.config)[0].codes, stacked.info)
+    np.testing.assert_array_equal(loaded.synthesize(tokens), voc.synthesize(tokens))
+    header["format_version"] = 2  # format 2 without the field means the default, iSTFT
+    (tmp_path / "config.json").write_text(json.dumps(header))
+    with pytest.raises(TokenizerError, match="weights do not match"):
+        load_vocoder(tmp_path)
 
 
 def test_loading_a_broken_vocoder_folder_names_the_file(stacked, tmp_path) -> None:

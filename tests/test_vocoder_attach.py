@@ -107,7 +107,8 @@ def test_resynth_cli_measures_a_tokenizer_through_its_vocoder(
     tok_dir = tmp_path / "mel"
     run("fit", "mel-kmeans", "-m", small_fsdd, "--out", tok_dir, "--k", "8")
     run("fit", "vocoder", tok_dir, "-m", small_fsdd, "-o", "max_steps=1", "-o", "batch_size=2",
-        "-o", "segment_frames=8")
+        "-o", "segment_frames=8", "-o", "generator=hifigan", "-o", "channels=16")
+    assert load_tokenizer(tok_dir).vocoder.config.generator == "hifigan"
     run("resynth", tok_dir, "-m", small_fsdd, "--out", tmp_path / "rs", "--limit", "2")
     assert len(list((tmp_path / "rs" / "audio").glob("*.wav"))) == 2
     metrics = json.loads((tmp_path / "rs" / "metrics.json").read_text())

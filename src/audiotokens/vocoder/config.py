@@ -5,9 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["VocoderConfig", "default_upsample_rates"]
+if TYPE_CHECKING:
+    from ..nn.spectral import SpectralConfig
+
+__all__ = ["GENERATORS", "VocoderConfig", "default_upsample_rates", "default_stft_hop"]
+
+GENERATORS = ("istft", "hifigan")
 
 # Preferred stage strides, largest first (HiFi-GAN uses 8, 8, 2, 2 for hop 256).
 _FACTORS = (8, 5, 4, 3, 2)
@@ -29,6 +34,14 @@ def default_upsample_rates(hop_length: int) -> tuple[int, ...]:
         rates.append(factor)
         rest //= factor
     return tuple(sorted(rates, reverse=True)) or (1,)
+
+
+def default_stft_hop(hop_length: int) -> int:
+    """STFT frame hop of the iSTFT generator: half the token hop when it is even (two STFT
+    frames per token, FFT of 2 token frames: 320 -> 160, 640-point FFT), else the hop."""
+    if hop_length < 1:
+        raise ValueError(f"hop_length must be >= 1, got {hop_length}")
+    return hop_length // 2 if hop_length % 2 == 0 else hop_length
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,9 @@ class VocoderConfig:
     sample_rate: int
     hop_length: int
     embed_dim: int = 128
+    generator: str = "istft"
+    backbone_blocks: int = 2
+    stft_hop: int = 0
     upsample_rates: tuple[int, ...] = ()
     channels: int = 128
     resblock_kernels: tuple[int, ...] = (3, 7)
@@ -86,6 +102,17 @@ class VocoderConfig:
         if not self.upsample_rates:
             fix("upsample_rates", default_upsample_rates(self.hop_length))
         fix("upsample_rates", tuple(int(r) for r in self.upsample_rates))
+        if self.generator not in GENERATORS:
+            raise ValueError(f"generator must be one of {list(GENERATORS)}, "
+                             f"got {self.generator!r}")
+        if not self.stft_hop:
+            fix("stft_hop", default_stft_hop(self.hop_length))
+        if self.stft_hop < 1 or self.hop_length % self.stft_hop:
+            raise ValueError(f"stft_hop {self.stft_hop} must be a positive divisor of "
+                             f"hop_length {self.hop_length}, e.g. "
+                             f"{default_stft_hop(self.hop_length)}")
+        if self.backbone_blocks < 0:
+            raise ValueError(f"backbone_blocks must be >= 0, got {self.backbone_blocks}")
         if any(r < 1 for r in self.upsample_rates) or math.prod(self.upsample_rates) != (
             self.hop_length
         ):
@@ -97,7 +124,7 @@ class VocoderConfig:
         for name in ("embed_dim", "channels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.channels < 2 ** len(self.upsample_rates):
+        if self.generator == "hifigan" and self.channels < 2 ** len(self.upsample_rates):
             raise ValueError(f"channels {self.channels} is halved {len(self.upsample_rates)} "
                              f"times; use at least {2 ** len(self.upsample_rates)}")
         if not self.resblock_kernels or any(k < 1 or k % 2 == 0 for k in self.resblock_kernels):
@@ -117,9 +144,24 @@ class VocoderConfig:
         return len(self.vocab_sizes)
 
     @property
+    def default_lr(self) -> float:
+        """Adam learning rate of training unless told: 2e-4 for HiFi-GAN (its original
+        setting), LR_ISTFT for the iSTFT generator (see :mod:`audiotokens.bench.runner`)."""
+        return 2e-4 if self.generator == "hifigan" else 6e-3
+
+    @property
     def frame_rate(self) -> float:
         """Token frames per second."""
         return self.sample_rate / self.hop_length
+
+    def spectral(self) -> SpectralConfig:
+        """The iSTFT generator's architecture (:class:`~audiotokens.nn.spectral.SpectralConfig`,
+        whose ``latent_dim`` is the frame vector size ``embed_dim``)."""
+        from ..nn.spectral import SpectralConfig
+
+        return SpectralConfig(hop_length=self.hop_length, stft_hop=self.stft_hop,
+                              dim=self.channels, n_blocks=self.backbone_blocks,
+                              latent_dim=self.embed_dim)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (tuples as lists)."""

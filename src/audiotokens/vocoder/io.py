@@ -1,7 +1,8 @@
 """Save / load a vocoder folder: ``config.json`` + ``weights.safetensors`` (never pickle).
 
 The folder sits beside a tokenizer (``<tokenizer folder>/vocoder/``); both files are written
-atomically, weights first, so a reader never sees a config without its weights.
+atomically, weights first, so a reader never sees a config without its weights. Format 1
+predates the ``generator`` field: every such vocoder is the HiFi-GAN one, and loads as such.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .model import UnitVocoder
 
 __all__ = ["save_vocoder", "load_vocoder", "VOCODER_FORMAT_VERSION", "VOCODER_KIND"]
 
-VOCODER_FORMAT_VERSION = 1
+VOCODER_FORMAT_VERSION = 2
 VOCODER_KIND = "unit-vocoder"
 
 
@@ -54,7 +55,10 @@ def load_vocoder(folder: Path) -> UnitVocoder:
         raise TokenizerError(f"{path}: format_version {header['format_version']} is newer "
                              "than this audiotokens")
     try:
-        config = VocoderConfig.from_dict(header["config"])
+        fields = dict(header["config"])
+        if header.get("format_version", 0) < 2:
+            fields.setdefault("generator", "hifigan")
+        config = VocoderConfig.from_dict(fields)
     except (KeyError, TypeError, ValueError) as err:
         raise TokenizerError(f"{path}: invalid vocoder config ({err})") from None
     weights = folder / WEIGHTS_FILE

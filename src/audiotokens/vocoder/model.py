@@ -1,14 +1,17 @@
-"""The unit vocoder: token embeddings (softmax-weighted over codebooks) -> HiFi-GAN generator.
+"""The unit vocoder: token embeddings (softmax-weighted over codebooks) -> generator.
 
 Composition, not inheritance: :class:`CodebookEmbedding` (or a linear projection of log-mel
-frames for the continuous oracle) turns inputs into frame vectors [B, E, T];
-:class:`Generator` upsamples them to a waveform [B, T * hop_length]. Any non-empty subset of
-codebooks can drive it: masked codebooks are left out of the softmax over codebooks.
+frames for the continuous oracle) turns inputs into frame vectors [B, E, T]; the generator
+(:func:`make_generator`) turns them into a waveform [B, T * hop_length]: by default
+:class:`ISTFTGenerator`, the RVQ codec's Vocos-style decoder (:mod:`audiotokens.nn.spectral`),
+or the HiFi-GAN style :class:`Generator`. Any non-empty subset of codebooks can drive it:
+masked codebooks are left out of the softmax over codebooks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -16,10 +19,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..nn.seanet import UpsampleConv, conv1d
+from ..nn.spectral import ISTFTDecoder
 from ..tokenizers.base import Tokens
-from .config import VocoderConfig
+from .config import GENERATORS, VocoderConfig
 
-__all__ = ["CodebookEmbedding", "MRFBlock", "Generator", "UnitVocoder"]
+__all__ = ["CodebookEmbedding", "MRFBlock", "Generator", "ISTFTGenerator", "UnitVocoder",
+           "make_generator"]
 
 _SLOPE = 0.1  # leaky ReLU slope (HiFi-GAN)
 
@@ -104,6 +109,31 @@ class Generator(nn.Module):
         return torch.tanh(self.post(F.leaky_relu(h, 0.01)))[:, 0]
 
 
+class ISTFTGenerator(nn.Module):
+    """Frame vectors [B, in_dim, T] -> waveform [B, T * hop_length]: ConvNeXt blocks at the
+    token rate, upsampling to STFT frames, log-magnitude + phase, inverse STFT (Vocos); the
+    :class:`~audiotokens.nn.spectral.ISTFTDecoder` of the RVQ codec, fed embeddings instead
+    of quantized latents."""
+
+    def __init__(self, cfg: VocoderConfig, in_dim: int) -> None:
+        super().__init__()
+        self.decoder = ISTFTDecoder(replace(cfg.spectral(), latent_dim=in_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, in_dim, T] -> [B, T * hop_length]."""
+        return self.decoder(x)[:, 0]
+
+
+def make_generator(cfg: VocoderConfig, in_dim: int) -> nn.Module:
+    """The generator ``cfg.generator`` names, taking frame vectors of size ``in_dim``."""
+    match cfg.generator:
+        case "istft":
+            return ISTFTGenerator(cfg, in_dim)
+        case "hifigan":
+            return Generator(cfg, in_dim)
+    raise ValueError(f"unknown generator {cfg.generator!r}; choose one of {list(GENERATORS)}")
+
+
 class UnitVocoder(nn.Module):
     """Discrete tokens [B, T, C] (+ optional speaker vector) -> waveform [B, T * hop_length]."""
 
@@ -116,7 +146,7 @@ class UnitVocoder(nn.Module):
         else:
             self.embedding = CodebookEmbedding(config.vocab_sizes, dim)
         self.speaker = nn.Linear(config.speaker_dim, dim) if config.speaker_dim > 0 else None
-        self.generator = Generator(config, dim)
+        self.generator = make_generator(config, dim)
         self.last_layers: tuple[str, ...] = ()
 
     @property

@@ -34,14 +34,15 @@ __all__ = [
 @dataclass
 class VocoderTrainOptions:
     """Budgets (stop at ``max_steps`` or after ``minutes``, whichever first), batches of
-    ``batch_size`` segments of ``segment_frames`` token frames, Adam ``lr``, ``seed``, an
+    ``batch_size`` segments of ``segment_frames`` token frames, Adam ``lr`` (None = the
+    generator's :attr:`~audiotokens.vocoder.config.VocoderConfig.default_lr`), ``seed``, an
     optional resumable ``checkpoint`` file and the torch ``device``."""
 
     minutes: float | None = None
     max_steps: int | None = 1000
     batch_size: int = 8
     segment_frames: int = 32
-    lr: float = 2e-4
+    lr: float | None = None
     seed: int = 0
     checkpoint: Path | None = None
     device: str = "cpu"
@@ -61,7 +62,7 @@ class VocoderTrainOptions:
         for name in ("batch_size", "segment_frames", "log_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
+        if self.lr is not None and self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.checkpoint is not None:
             self.checkpoint = Path(self.checkpoint)
@@ -125,14 +126,15 @@ class VocoderTrainable:
         rate = model.config.sample_rate
         self.loss = ReconstructionLoss(loss or ReconstructionLossConfig(sample_rate=rate))
         self.loss.to(self.device)
-        self.opt = torch.optim.AdamW(model.parameters(), lr=options.lr, betas=(0.8, 0.99))
+        lr = model.config.default_lr if options.lr is None else options.lr
+        self.opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.8, 0.99))
         self.disc: torch.nn.Module | None = None
         self.opt_d: torch.optim.Optimizer | None = None
         if model.config.adversarial:
             from ..nn.discriminator import MultiScaleSTFTDiscriminator
 
             self.disc = MultiScaleSTFTDiscriminator().to(self.device)
-            self.opt_d = torch.optim.AdamW(self.disc.parameters(), lr=options.lr,
+            self.opt_d = torch.optim.AdamW(self.disc.parameters(), lr=lr,
                                            betas=(0.8, 0.99))
 
     def _batch(self, step: int, stream: int = 0, full_mask: bool = False) -> VocoderBatch:
