@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..bench.study_grid import DEFAULT_KS, SSL_MINUTES
+
+if TYPE_CHECKING:
+    from ..bench.study_layers import LayerStudy
 
 __all__ = ["register"]
 
@@ -128,18 +132,22 @@ def layers(
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--layers/--k") from None
     cfg = replace(cfg, ssl=replace(cfg.ssl, minutes=ssl_minutes))
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # no per-file bars from loading the model in this process
     study = run_layer_study(cfg)
     _print_layer_study(study)
     if study.bench.count("failed"):
         raise typer.Exit(code=1)
 
 
-def _print_layer_study(study: object) -> None:
+def _print_layer_study(study: LayerStudy) -> None:
+    """Per task the layer x k table (best starred), the two verdicts and the counts."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    for g in study.grids:  # type: ignore[attr-defined]
+    for g in study.grids:
         table = Table("layer(s)", *(f"k={k}" for k in g.ks),
                       title=f"{g.task} ({g.metric} {'↑' if g.higher_is_better else '↓'})")
         for row in g.rows:
@@ -152,13 +160,13 @@ def _print_layer_study(study: object) -> None:
                              else text)
             table.add_row(row, *cells)
         console.print(table)
-    for f in (study.clusters, study.combination):  # type: ignore[attr-defined]
+    for f in (study.clusters, study.combination):
         console.print(f'claim "{f.claim}": [bold]{f.verdict}[/] ({f.evidence})')
-    s = study.bench  # type: ignore[attr-defined]
+    s = study.bench
     console.print(f"cells: {s.trained} trained, {s.count('skipped')} already done, "
                   f"{s.count('failed')} failed; tokenizers fitted now: "
-                  f"{len(study.fit.fitted)}")  # type: ignore[attr-defined]
-    console.print(f"heat maps, report and study.json: {study.folder}")  # type: ignore
+                  f"{len(study.fit.fitted)}")
+    console.print(f"heat maps, report and study.json: {study.folder}")
 
 
 def register(app: typer.Typer) -> None:
