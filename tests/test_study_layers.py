@@ -134,3 +134,6 @@ def test_cli_rejects_layers_the_model_lacks(tiny_model, synth_root, tmp_path, ca
     with pytest.raises(SystemExit) as done:
         main(["study", "layers", "--k", "1,4", "--out", str(tmp_path)])
     assert done.value.code == 2 and "ks must be" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as done:
+        main(["study", "layers", "--tasks", "nope", "--out", str(tmp_path)])
+    assert done.value.code == 2 and "unknown task" in capsys.readouterr().err

@@ -83,7 +83,8 @@ def layers(
     combine: bool = typer.Option(True, "--combine/--no-combine", help="Also all the layers as "
                                  "codebooks (one k-means each, as DASB) at each k."),
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Tasks (default: the "
-                                           "corpus's discriminative tasks)."),
+                                           "corpus's discriminative tasks; a generative one "
+                                           "trains a unit vocoder per cell)."),
     data: Path | None = typer.Option(None, "--data", help="Corpus folder (default: the "
                                      "embedded synthetic corpus)."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per cell (for the CIs)."),
@@ -124,9 +125,15 @@ def layers(
         torch.set_num_threads(1)
     train = None if steps is None else replace(QUICK_TRAIN, max_steps=steps,
                                                eval_every=min(QUICK_TRAIN.eval_every, steps))
-    wanted = _split(tasks) or (() if data else ("asr-synth", "spkid-synth", "prosody-proxy"))
+    from ..bench.tasks import task_names
+
+    wanted = _split(tasks) or _discriminative_tasks(data)
+    unknown = sorted(set(wanted) - set(task_names()))
+    if unknown:
+        raise typer.BadParameter(f"unknown task(s) {unknown}; known: {', '.join(task_names())}",
+                                 param_hint="--tasks")
     bench = BenchConfig(out=out, tasks=wanted, seeds=seeds, data=data, device=device,
-                        jobs=jobs, max_items=max_items, train=train, vocoders=False)
+                        jobs=jobs, max_items=max_items, train=train)
     try:
         cfg = LayerStudyConfig(bench, model, layer_numbers, _numbers(ks, "--k"), combine)
     except ValueError as err:
@@ -139,6 +146,17 @@ def layers(
     _print_layer_study(study)
     if study.bench.count("failed"):
         raise typer.Exit(code=1)
+
+
+def _discriminative_tasks(data: Path | None) -> tuple[str, ...]:
+    """The discriminative tasks of the corpora in ``data`` (None: the embedded corpus)."""
+    from ..bench.runner import CORPUS_TASKS
+    from ..bench.tasks import make_task, task_board
+    from ..bench.tasks.corpora import find_corpora
+
+    kinds = find_corpora(data) if data is not None else {"synthetic": None}
+    return tuple(t for kind in kinds for t in CORPUS_TASKS.get(kind, ())
+                 if task_board(make_task(t)) == "discriminative")
 
 
 def _print_layer_study(study: LayerStudy) -> None:
