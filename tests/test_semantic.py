@@ -95,6 +95,28 @@ def test_layer_selection_sets_codebooks(hubert_dir, manifest, libri_paths) -> No
     np.testing.assert_array_equal(a.codes[:, 1], b.codes[:, 0])
 
 
+def test_one_frame_sample_fits_every_layer_and_k(hubert_dir, manifest) -> None:
+    """A sample of layers [1, 2] from one backbone pass fits tokenizers of either layer and
+    any k with exactly the centroids of fitting each from scratch."""
+    union = load_tokenizer("hubert", model=hubert_dir, layers=[1, 2], k=16)
+    with pytest.warns(UserWarning, match="broken.wav"):
+        sample = union.sample_frames(manifest)
+    assert sorted(sample.vectors) == [1, 2] and sample.report.items == 4
+    for layers, k in (([2], 8), ([1], 16), ([1, 2], 8)):
+        shared = load_tokenizer("hubert", model=hubert_dir, layers=layers, k=k,
+                                kmeans_iterations=10)
+        shared.fit_sample(sample)
+        alone = load_tokenizer("hubert", model=hubert_dir, layers=layers, k=k,
+                               kmeans_iterations=10)
+        with pytest.warns(UserWarning, match="broken.wav"):
+            alone.fit(manifest)
+        assert shared.checksum() == alone.checksum()
+        assert shared.last_fit.frames == alone.last_fit.frames
+    other = load_tokenizer("hubert", model=hubert_dir, layers=[3], k=8)
+    with pytest.raises(TokenizerError, match="holds layers"):
+        other.fit_sample(sample)
+
+
 def test_wavlm_batch_equals_single_and_dedup(wavlm_dir, manifest, libri_paths) -> None:
     tok = fitted(manifest, name="wavlm", model=wavlm_dir, layers=[1, 3], batch_size=4)
     signals = [load_audio(p).samples for p in libri_paths[3:]]

@@ -12,21 +12,31 @@ B's best entry's CI, *worse* in the mirror case, else the task is a *tie*. The v
 - **not measured** when the run has no task or no entry for the comparison (e.g. the
   number-of-clusters claim needs a layer x k study).
 
+The number-of-clusters claim is read from a layer x k study (:mod:`.study_grid`): the run
+itself when it is one, else the latest study run of the same results DB. Its groups are the
+study's single-layer cells with k in 1000-2000 and those with any other k; the best of each
+is compared on every task (whatever layer it is), as above.
+
 Families come from the DB (``TokenizerInfo.kind``: "semantic", "codec", "sample",
 "continuous"). Everything is computed from the results; nothing is written by hand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from .ranking import RankedScore, Ranking, TaskRanking
+from .study_grid import GridCell, grid_tasks, parse_grid_label
 
-__all__ = ["VERDICTS", "Finding", "TaskComparison", "compare_groups", "compare_scores",
+__all__ = ["VERDICTS", "CLUSTERS_CLAIM", "COMBINATION_CLAIM", "Finding", "TaskComparison",
+           "compare_groups", "compare_scores", "cluster_count_finding", "combination_finding",
            "seed_findings"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "not measured")
+CLUSTERS_CLAIM = "1000-2000 clusters are usually best"
+COMBINATION_CLAIM = "Several layers as codebooks (DASB) beat the best single layer"
+CLUSTER_RANGE = (1000, 2000)
 
 
 @dataclass(frozen=True)
@@ -103,10 +113,45 @@ def _family(families: Mapping[str, str], *kinds: str) -> set[str]:
     return {tok for tok, kind in families.items() if kind in kinds}
 
 
-def seed_findings(ranking: Ranking, families: Mapping[str, str]) -> list[Finding]:
+def _study_labels(ranking: Ranking, keep: Callable[[GridCell], bool]) -> set[str]:
+    """Study-cell labels of ``ranking`` whose :class:`GridCell` passes ``keep``."""
+    return {s.tokenizer for t in grid_tasks(ranking) for s in t.scores
+            if (cell := parse_grid_label(s.tokenizer)) is not None and keep(cell)}
+
+
+def cluster_count_finding(ranking: Ranking, source: str = "this run") -> Finding:
+    """:data:`CLUSTERS_CLAIM` on a layer x k study's ranking: the best single-layer cell with
+    k in 1000-2000 against the best with any other k, per task (``source`` names the study
+    in the evidence)."""
+    low, high = CLUSTER_RANGE
+    single = _study_labels(ranking, lambda c: c.single)
+    inside = _study_labels(ranking, lambda c: c.single and low <= c.k <= high)
+    found = compare_groups(CLUSTERS_CLAIM, grid_tasks(ranking), inside, single - inside,
+                           (f"k in {low}-{high}", "other k"))
+    if found.verdict == "not measured":
+        ks = sorted({c.k for t in single if (c := parse_grid_label(t))})
+        return replace(found, evidence=f"{source}: the layer x k study's single-layer k are "
+                                       f"{ks or 'none'}; it needs k in {low}-{high} and "
+                                       "another k")
+    return replace(found, evidence=f"{source}: {found.evidence}")
+
+
+def combination_finding(ranking: Ranking, source: str = "this run") -> Finding:
+    """:data:`COMBINATION_CLAIM` on a layer x k study's ranking: its best multi-layer cell
+    against its best single-layer cell, per task."""
+    multi = _study_labels(ranking, lambda c: not c.single)
+    single = _study_labels(ranking, lambda c: c.single)
+    found = compare_groups(COMBINATION_CLAIM, grid_tasks(ranking), multi, single,
+                           ("multi-layer", "single layer"))
+    return replace(found, evidence=f"{source}: {found.evidence}")
+
+
+def seed_findings(ranking: Ranking, families: Mapping[str, str],
+                  study: tuple[str, Ranking] | None = None) -> list[Finding]:
     """The seed's six claims, checked on ``ranking`` (one run) with ``families`` (tokenizer ->
-    kind); claims this run has no evidence for are "not measured", with what would measure
-    them."""
+    kind); the number-of-clusters claim on this run when it is a layer x k study, else on
+    ``study`` (run name, ranking: see :func:`.study_grid.latest_layer_study`). Claims without
+    evidence are "not measured", with what would measure them."""
     board = ranking.boards.get("discriminative")
     disc = list(board.tasks) if board else []
     semantic, codec = _family(families, "semantic"), _family(families, "codec")
@@ -121,8 +166,14 @@ def seed_findings(ranking: Ranking, families: Mapping[str, str]) -> list[Finding
         compare_groups("Discrete tokens are far from continuous features (continuous wins)",
                        disc, continuous, discrete, ("continuous", "discrete")),
     ]
+    if _study_labels(ranking, lambda c: True):
+        findings.append(cluster_count_finding(ranking))
+    elif study is not None:
+        findings.append(cluster_count_finding(study[1], f"study run {study[0]}"))
+    else:
+        findings.append(Finding(CLUSTERS_CLAIM, "not measured", "needs a layer x k study "
+                                "(audiotokens study layers); this results DB has none"))
     for claim, how in (
-            ("1000-2000 clusters are usually best", "a layer x k study"),
             ("In-domain clustering data beats out-of-domain, but not hugely",
              "a clustering-data study"),
             ("Initialising embeddings from k-means centroids gives no gain",

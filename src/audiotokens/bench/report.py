@@ -12,16 +12,21 @@ from the database's folder. A missing or unreadable file becomes a note in the p
 from __future__ import annotations
 
 import base64
-import html
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .cost import COST_TASK
 from .db import Artifact, CellSummary, Result, ResultsDB, summarize
+from .html_page import Page as _Page
+from .html_page import escape as _e
+from .html_page import fmt as _fmt
+from .html_page import table as _table
 from .ranking import Leaderboard, RankedScore, Ranking, rank_results
+from .report_grid import grid_section
+from .study_grid import latest_layer_study
 
 __all__ = ["ReportSummary", "render_report", "write_report", "MAX_AUDIO_BYTES"]
 
@@ -64,49 +69,6 @@ class ReportSummary:
     n_images: int
     n_audio: int
     notes: tuple[str, ...]
-
-
-@dataclass
-class _Page:
-    parts: list[str] = field(default_factory=list)
-    n_images: int = 0
-    n_audio: int = 0
-    notes: list[str] = field(default_factory=list)
-
-    def add(self, text: str) -> None:
-        self.parts.append(text)
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-        self.add(f'<p class="note">{_e(text)}</p>')
-
-    def image(self, uri: str, alt: str) -> None:
-        self.n_images += 1
-        self.add(f'<figure><img src="{uri}" alt="{_e(alt)}"></figure>')
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if abs(value) >= 1e4:
-        return f"{value:,.0f}"
-    return f"{value:.4g}"
-
-
-def _table(page: _Page, cls: str, header: list[str], rows: list[list[str]],
-           name_cols: int = 1) -> None:
-    """Append a table; cells are already-escaped HTML; the first ``name_cols`` are left-aligned."""
-    def cells(tag: str, values: list[str]) -> str:
-        return "".join(f'<{tag}{" class=name" if i < name_cols else ""}>{v}</{tag}>'
-                       for i, v in enumerate(values))
-
-    body = "".join(f"<tr>{cells('td', r)}</tr>" for r in rows)
-    page.add(f'<div class="scroll"><table class="{cls}"><thead><tr>{cells("th", header)}</tr>'
-             f"</thead><tbody>{body}</tbody></table></div>")
 
 
 def _score(s: RankedScore | None) -> str:
@@ -183,8 +145,11 @@ def _findings(page: _Page, ranking: Ranking, training: list[Artifact]) -> None:
              + "".join(f"<li>{x}</li>" for x in lines) + "</ul>")
 
 
-def _claims(page: _Page, ranking: Ranking, families: Mapping[str, str]) -> None:
-    """The seed's claims with their verdicts, computed from this run (see :mod:`.findings`)."""
+def _claims(page: _Page, ranking: Ranking, families: Mapping[str, str],
+            study: tuple[str, Ranking] | None = None) -> None:
+    """The seed's claims with their verdicts, computed from this run (see :mod:`.findings`);
+    the number-of-clusters claim from ``study``, a layer x k study of the same DB, when this
+    run is none."""
     from .findings import seed_findings
 
     page.add("<h3>The seed's claims, checked on this run</h3>")
@@ -192,7 +157,7 @@ def _claims(page: _Page, ranking: Ranking, families: Mapping[str, str]) -> None:
         page.add('<p class="muted">no tokenizer families recorded: claims not checked.</p>')
         return
     rows = [[_e(f.claim), f"<b>{_e(f.verdict)}</b>", _e(f.evidence)]
-            for f in seed_findings(ranking, families)]
+            for f in seed_findings(ranking, families, study)]
     _table(page, "claims", ["claim", "verdict", "evidence"], rows, name_cols=3)
     n = min((s.n for b in ranking.boards.values() for t in b.tasks for s in t.scores),
             default=0)
@@ -434,8 +399,8 @@ def _audio(page: _Page, artifacts: list[Artifact], db_dir: Path) -> None:
                  f'<audio controls preload="metadata" src="{uri}"></audio></figure>')
 
 
-def _run_section(page: _Page, db: ResultsDB, run: str,
-                 primary: Mapping[str, str] | None) -> int:
+def _run_section(page: _Page, db: ResultsDB, run: str, primary: Mapping[str, str] | None,
+                 study: tuple[str, Ranking] | None = None) -> int:
     results = db.results(run)
     artifacts = db.artifacts(run)
     # the primary metric a task recorded for its data (pesq_wb / pesq_nb), unless declared
@@ -444,7 +409,8 @@ def _run_section(page: _Page, db: ResultsDB, run: str,
     training = [a for a in artifacts if a.kind == "training"]
     page.add(f'<section class="run" id="run-{_e(run)}"><h2>Run {_e(run)}</h2>')
     _findings(page, ranking, training)
-    _claims(page, ranking, db.families(run))
+    _claims(page, ranking, db.families(run), study)
+    grid_section(page, ranking)
     page.add("<h3>Leaderboards</h3>")
     if ranking.boards:
         page.add('<p class="muted">One board per kind of task (as in DASB), each ranked only on '
@@ -488,7 +454,8 @@ def _render(db: ResultsDB, run: str | None,
              f"{len(runs)} run(s) · generated {stamp}</p>")
     if not runs:
         page.note(f"{db.path}: the database holds no results yet")
-    n_results = sum(_run_section(page, db, r, primary) for r in runs)
+    study = latest_layer_study(db)
+    n_results = sum(_run_section(page, db, r, primary, study) for r in runs)
     doc = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
            '<meta name="viewport" content="width=device-width, initial-scale=1">'
            f"<title>audiotokens report: {_e(db.path.name)}</title><style>{_CSS}</style></head>"

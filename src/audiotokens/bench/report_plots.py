@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ScatterPoint", "png_data_uri", "bitrate_scatter", "validation_curves",
-           "weight_bars", "cost_bars"]
+__all__ = ["ScatterPoint", "HeatCell", "png_bytes", "png_data_uri", "bitrate_scatter",
+           "validation_curves", "weight_bars", "cost_bars", "heatmap_png"]
 
 _DPI = 96
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2",
@@ -39,11 +39,18 @@ def _figure(width: float, height: float) -> Any:
     return fig
 
 
-def png_data_uri(fig: Any) -> str:
-    """Render a Figure to PNG bytes and wrap them as a ``data:image/png;base64,...`` URI."""
+def png_bytes(fig: Any) -> bytes:
+    """Render a Figure to PNG bytes."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=_DPI, metadata={"Software": None})  # no URL inside
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
+
+
+def png_data_uri(fig: Any) -> str:
+    """Render a Figure to PNG bytes and wrap them as a ``data:image/png;base64,...`` URI
+    (a Figure, or PNG bytes already rendered)."""
+    data = fig if isinstance(fig, bytes) else png_bytes(fig)
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
@@ -119,3 +126,49 @@ def cost_bars(metrics: Mapping[str, Mapping[str, float]]) -> str:
         ax.set_title(metric, fontsize=9)
         ax.grid(True, axis="x", alpha=0.3)
     return png_data_uri(fig)
+
+
+@dataclass(frozen=True)
+class HeatCell:
+    """One cell of a heat map: its mean, 95 % CI half-width (None with one seed) and whether
+    it is the marked (best) cell."""
+
+    value: float
+    ci95: float | None = None
+    best: bool = False
+
+
+def heatmap_png(title: str, metric: str, higher_is_better: bool, rows: Sequence[str],
+                cols: Sequence[str], cells: Mapping[tuple[str, str], HeatCell],
+                row_name: str = "layer", col_name: str = "k") -> bytes:
+    """A rows x cols heat map as PNG bytes: colour by value (darker = better, whichever the
+    direction), cell text "mean ± ci", the best cell boxed; missing cells left blank."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    grid = np.full((len(rows), len(cols)), np.nan)
+    for (r, c), cell in cells.items():
+        grid[rows.index(r), cols.index(c)] = cell.value
+    fig = _figure(1.6 + 1.25 * len(cols), 1.3 + 0.62 * len(rows))
+    ax = fig.add_subplot()
+    cmap = "Blues" if higher_is_better else "Blues_r"
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, aspect="auto")
+    fig.colorbar(image, ax=ax, label=f"{metric} ({'higher' if higher_is_better else 'lower'}"
+                                     " is better)")
+    finite = grid[np.isfinite(grid)]
+    middle = float(finite.mean()) if finite.size else 0.0
+    for (r, c), cell in cells.items():
+        i, j = rows.index(r), cols.index(c)
+        text = f"{cell.value:.3g}" + ("" if cell.ci95 is None else f"\n± {cell.ci95:.2g}")
+        dark = (cell.value > middle) == higher_is_better
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="white" if dark else "black", fontweight="bold" if cell.best else None)
+        if cell.best:
+            ax.add_patch(Rectangle((j - 0.48, i - 0.48), 0.96, 0.96, fill=False, lw=2.2,
+                                   edgecolor="#d62728"))
+    ax.set_xticks(range(len(cols)), list(cols))
+    ax.set_yticks(range(len(rows)), list(rows))
+    ax.set_xlabel(col_name)
+    ax.set_ylabel(row_name)
+    ax.set_title(title, fontsize=10)
+    return png_bytes(fig)

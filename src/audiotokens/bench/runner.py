@@ -48,7 +48,8 @@ from .tasks.loop import TrainConfig
 
 __all__ = ["BenchError", "BenchConfig", "CellOutcome", "BenchSummary", "run_benchmark",
            "bitrate_tier", "parse_tokenizer_spec", "DEFAULT_TOKENIZERS", "DEFAULT_TASKS",
-           "CORPUS_TASKS", "default_train"]
+           "CORPUS_TASKS", "default_train", "embedded_corpus", "fit_manifest_for",
+           "fit_options", "synthesized_corpus"]
 
 # One per family and tier that fits the 10-minute default: semantic (mel k-means, with a unit
 # vocoder), compression (codec2, the project's rvq) and the continuous baseline. mfcc-kmeans
@@ -199,7 +200,7 @@ def _label(spec: str) -> str:
     return Path(spec).name if Path(spec).is_dir() else spec
 
 
-def _fit_options(name: str, full: bool) -> dict[str, Any]:
+def fit_options(name: str, full: bool) -> dict[str, Any]:
     """The quick / full fit budget of a registry name ({} for names without one)."""
     budgets = FIT_BUDGETS.get(name)
     return {} if budgets is None else dict(budgets[1 if full else 0])
@@ -228,18 +229,11 @@ class _Runner:
     def _corpora(self) -> dict[str, Path]:
         if self.cfg.data is not None:
             return find_corpora(self.cfg.data)
-        return {"synthetic": self._synthesized(self.cfg.out / "corpus", "speech")}
+        return {"synthetic": embedded_corpus(self.cfg, self.console)}
 
     def _synthesized(self, root: Path, what: str, **config: Any) -> Path:
-        """A synthetic corpus in ``root`` (``synth_minutes``, x5 with ``--full``; other
-        :class:`SynthConfig` fields from ``config``), made once and reused."""
-        if not (root / "all.jsonl").is_file():
-            from ..data import SynthConfig, synthesize_corpus
-
-            minutes = self.cfg.synth_minutes * (5 if self.cfg.full else 1)
-            self.console.print(f"synthesizing {minutes:g} min of {what} into {root} ...")
-            synthesize_corpus(root, SynthConfig(minutes=minutes, **config), overwrite=True)
-        return root
+        """A synthetic corpus in ``root`` (see :func:`synthesized_corpus`)."""
+        return synthesized_corpus(self.cfg, root, what, self.console, **config)
 
     def _default_tasks(self) -> list[str]:
         kinds = list(self.corpora)
@@ -359,7 +353,7 @@ class _Runner:
         needs_vocoder = (vocoder is not None and tok.info.kind == "semantic"
                          and not tok.info.has_decoder)
         if needs_fit or needs_vocoder:  # trained here once, then loaded from out/tokenizers
-            tok = self._trained(spec, tok, _fit_options(name, self.cfg.full) if needs_fit
+            tok = self._trained(spec, tok, fit_options(name, self.cfg.full) if needs_fit
                                 else None, vocoder if needs_vocoder else None,
                                 options.get("model", ""))
         return TokenizerSource(tok.to(self.cfg.device), name=_label(spec))
@@ -480,6 +474,36 @@ class _Runner:
                 self.console.print(f"  {label:>16} | {task.name:<18} seed {seed}: "
                                    f"{_metrics_text(outcome.metrics)} ({outcome.stopped}, "
                                    f"{outcome.seconds:.1f} s)")
+
+
+def synthesized_corpus(cfg: BenchConfig, root: Path, what: str = "speech", console: Any = None,
+                       **config: Any) -> Path:
+    """A synthetic corpus in ``root`` (``cfg.synth_minutes``, x5 with ``--full``; other
+    :class:`SynthConfig` fields from ``config``), made once and reused."""
+    if not (root / "all.jsonl").is_file():
+        from ..data import SynthConfig, synthesize_corpus
+
+        minutes = cfg.synth_minutes * (5 if cfg.full else 1)
+        if console is not None:
+            console.print(f"synthesizing {minutes:g} min of {what} into {root} ...")
+        synthesize_corpus(root, SynthConfig(minutes=minutes, **config), overwrite=True)
+    return root
+
+
+def embedded_corpus(cfg: BenchConfig, console: Any = None) -> Path:
+    """The embedded synthetic corpus a run of ``cfg`` without data uses (``out/corpus``)."""
+    return synthesized_corpus(cfg, cfg.out / "corpus", "speech", console)
+
+
+def fit_manifest_for(cfg: BenchConfig, registry: Registry = REGISTRY) -> Path:
+    """The manifest :func:`run_benchmark` fits ``cfg``'s tokenizers on (the training items of
+    its tasks; preparing them makes or loads the corpora first)."""
+    runner = _Runner(cfg, registry)
+    try:
+        runner.prepare()
+        return runner.fit_manifest()
+    finally:
+        runner.db.close()
 
 
 def _metrics_text(metrics: dict[str, float]) -> str:

@@ -35,6 +35,8 @@ __all__ = [
     "build_backbone",
     "pad_batch",
     "ssl_frame_rate",
+    "ssl_family",
+    "ssl_layer_count",
 ]
 
 SAMPLE_RATE = 16000
@@ -418,6 +420,23 @@ def _load_config(model: str) -> Any:
 def ssl_frame_rate(model: str) -> float:
     """Frames per second of an SSL model, read from its config only (weights not loaded)."""
     return SAMPLE_RATE / math.prod(_load_config(model).conv_stride)
+
+
+def ssl_family(model: str) -> str:
+    """The SSL backbone name (one of :data:`SSL_BACKBONES`) of a model, read from its config;
+    ValueError naming the model type and the supported ones otherwise."""
+    model_type = _load_config(model).model_type
+    for family, (_, wanted) in _SSL_CLASSES.items():
+        if wanted == model_type:
+            return family
+    raise ValueError(f"{model}: holds a '{model_type}' model; supported SSL models: "
+                     f"{', '.join(t for _, t in _SSL_CLASSES.values())}")
+
+
+def ssl_layer_count(model: str) -> int:
+    """Transformer layers of an SSL model (layers 1..N; layer 0 is the CNN output), read from
+    its config."""
+    return int(_load_config(model).num_hidden_layers)
 
 
 def _wants_normalize(model: str) -> bool:

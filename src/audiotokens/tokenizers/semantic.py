@@ -16,7 +16,7 @@ import math
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from .features import (
     ssl_frame_rate,
 )
 
-__all__ = ["SemanticConfig", "SemanticTokenizer", "FitReport", "dedup_frames"]
+__all__ = ["SemanticConfig", "SemanticTokenizer", "FitReport", "FrameSample", "dedup_frames"]
 
 SAMPLE_RATE = 16000
 
@@ -119,6 +119,17 @@ class FitReport:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class FrameSample:
+    """What :meth:`SemanticTokenizer.sample_frames` kept: ``vectors`` layer -> float32
+    [n, D] reservoir sample, the ``report`` of the pass (items, frames, seconds) and the
+    ``manifest`` it read."""
+
+    manifest: str
+    vectors: dict[int, np.ndarray]
+    report: FitReport
+
+
 def dedup_frames(codes: np.ndarray) -> np.ndarray:
     """Drop frames equal to the previous frame (all codebooks): [T, C] -> [T', C], T' <= T."""
     if len(codes) < 2:
@@ -196,12 +207,23 @@ class SemanticTokenizer(Tokenizer):
         """Learn one k-means codebook per layer from the audio listed in a JSONL manifest.
 
         Streams the manifest, keeps a uniform reservoir sample of at most ``max_vectors``
-        frames per layer, then clusters it. Unreadable files are skipped with a warning and
-        counted (``self.last_fit.skipped``). ``max_items``: use only the first N items;
-        ``minutes``: stop reading once this many minutes of audio are loaded (the audio to
-        fit on, not a time budget); ``progress``: show a progress bar.
+        frames per layer, then clusters it (:meth:`sample_frames` then :meth:`fit_sample`).
+        Unreadable files are skipped with a warning and counted (``self.last_fit.skipped``).
+        ``max_items``: use only the first N items; ``minutes``: stop reading once this many
+        minutes of audio are loaded (the audio to fit on, not a time budget); ``progress``:
+        show a progress bar.
         """
-        from .kmeans import KMeansConfig, ReservoirSampler, fit_kmeans
+        self.fit_sample(self.sample_frames(manifest, max_items=max_items, minutes=minutes,
+                                           progress=progress))
+
+    def sample_frames(self, manifest: str | Path, *, max_items: int | None = None,
+                      minutes: float | None = None, progress: bool = False) -> FrameSample:
+        """The reservoir sample :meth:`fit` clusters: per layer of ``self.layers`` at most
+        ``max_vectors`` backbone frames, float32 [n, D], from one pass over the manifest
+        (options as in :meth:`fit`). Layer i's sample depends only on the backbone, the items,
+        ``max_vectors`` and ``seed`` (its sampler is seeded ``seed + i``), not on ``k`` or the
+        other layers: tokenizers that differ in those can share it (:meth:`fit_sample`)."""
+        from .kmeans import ReservoirSampler
 
         if max_items is not None and max_items < 1:
             raise TokenizerError(f"max_items must be >= 1, got {max_items}")
@@ -218,18 +240,35 @@ class SemanticTokenizer(Tokenizer):
                 feats = out.items(i)
                 if feats:
                     samplers[i].add(torch.cat(feats).cpu())
+        vectors = {i: s.sample() for i, s in samplers.items() if len(s)}
+        report.seconds = time.perf_counter() - t0
+        return FrameSample(str(manifest), vectors, report)
+
+    def fit_sample(self, sample: FrameSample) -> None:
+        """One k-means codebook per layer from ``sample`` (made by :meth:`sample_frames` of a
+        tokenizer with the same backbone, ``max_vectors`` and ``seed``, over these layers or
+        more): the same centroids as :meth:`fit` on the sample's manifest.
+        ``self.last_fit.seconds`` counts the sampling pass once plus this clustering."""
+        from .kmeans import KMeansConfig, fit_kmeans
+
+        c, t0 = self.config, time.perf_counter()
+        report = replace(sample.report, vectors={}, inertia={})
         if report.frames < c.k:
             raise TokenizerError(
-                f"{manifest}: only {report.frames} frames from {report.items} readable items "
-                f"({report.skipped} skipped); k-means with k={c.k} needs at least {c.k}"
+                f"{sample.manifest}: only {report.frames} frames from {report.items} readable "
+                f"items ({report.skipped} skipped); k-means with k={c.k} needs at least {c.k}"
             )
+        missing = [i for i in self.layers if i not in sample.vectors]
+        if missing:
+            raise TokenizerError(f"{sample.manifest}: the frame sample holds layers "
+                                 f"{sorted(sample.vectors)}, not {missing}")
         cfg = KMeansConfig(k=c.k, iterations=c.kmeans_iterations, seed=c.seed,
                            redo=c.kmeans_redo)
         for i in self.layers:
-            result = fit_kmeans(samplers[i].sample(), cfg)
+            result = fit_kmeans(sample.vectors[i], cfg)
             self._centroids[i] = torch.from_numpy(result.centroids).to(self.device)
             report.vectors[i], report.inertia[i] = result.n_vectors, result.inertia
-        report.seconds = time.perf_counter() - t0
+        report.seconds = sample.report.seconds + time.perf_counter() - t0
         self.last_fit = report
 
     def _audio_batches(self, manifest: Path, report: FitReport,
