@@ -136,7 +136,10 @@ def test_dnsmos_rates_noisy_speech_below_clean(speech) -> None:
     assert abs(resampled.sig - clean.sig) < 1.5
     with pytest.raises(ValueError, match="DNSMOS: signal is silent"):
         dnsmos.score(np.zeros(16000, np.float32), 16000)
-    # one ONNX thread (the benchmark's workers) gives the very same scores
-    assert DNSMOS(threads=1).score(x, sr) == clean
+    # one ONNX thread (the benchmark's workers) gives the same scores (up to float
+    # summation order: measured 7e-9 on a bench clip)
+    one = DNSMOS(threads=1).score(x, sr)
+    assert (one.ovrl, one.sig, one.bak) == pytest.approx((clean.ovrl, clean.sig, clean.bak),
+                                                         abs=1e-6)
     with pytest.raises(ValueError, match="threads must be >= 1"):
         DNSMOS(threads=0)

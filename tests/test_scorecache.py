@@ -84,6 +84,30 @@ def test_cached_module_trains_once_then_loads_the_same_weights(tmp_path: Path) -
     assert (tmp_path / "lin-abc" / "config.json").is_file()
 
 
+def test_a_second_process_waits_for_the_first_training_then_loads(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    trained: list[float] = []
+
+    def slow_train() -> torch.nn.Module:
+        trained.append(time.monotonic())
+        time.sleep(0.5)
+        return torch.nn.Linear(2, 2)
+
+    # flock is per open file: two threads contend for it like two worker processes
+    results: list[torch.nn.Module] = []
+    workers = [threading.Thread(target=lambda: results.append(cached_module(
+        tmp_path, "slow", slow_train, lambda: torch.nn.Linear(2, 2)))) for _ in range(2)]
+    for w in workers:
+        w.start()
+        time.sleep(0.1)
+    for w in workers:
+        w.join()
+    assert len(trained) == 1 and len(results) == 2
+    assert torch.equal(results[0].weight, results[1].weight)
+
+
 SYNTH_SIZE = (0.3, 3)
 
 

@@ -115,9 +115,10 @@ def test_generator_choice_and_stft_hop_are_validated_with_the_allowed_values() -
         VocoderConfig((16,), ("layer0",), 16000, 320, stft_hop=150)
     with pytest.raises(ValueError, match="backbone_blocks"):
         VocoderConfig((16,), ("layer0",), 16000, 320, backbone_blocks=-1)
-    VocoderConfig((16,), ("layer0",), 16000, 320, channels=4)  # iSTFT: no halving
-    with pytest.raises(ValueError, match="halved"):
+    assert VocoderConfig((16,), ("layer0",), 16000, 320, channels=4).default_lr == 6e-3
+    with pytest.raises(ValueError, match="halved"):  # only HiFi-GAN halves its channels
         VocoderConfig((16,), ("layer0",), 16000, 320, channels=4, generator="hifigan")
+    assert VocoderConfig((16,), ("q",), 16000, 320, generator="hifigan").default_lr == 2e-4
 
 
 def test_the_bench_vocoder_budgets_are_valid_settings(stacked) -> None:

@@ -307,7 +307,8 @@ class DNSMOS:
 
     ``threads``: onnxruntime intra-op threads per session, without spin-waiting (the
     benchmark's worker processes pass 1: a pool of one per core, spinning, burns CPU another
-    worker needs); None keeps onnxruntime's default (every core). The scores are the same.
+    worker needs); None keeps onnxruntime's default (every core). The scores agree to float
+    summation order (~1e-8).
     """
 
     def __init__(self, threads: int | None = None) -> None:

@@ -86,7 +86,7 @@ FIT_BUDGETS = {"mel-kmeans": _KMEANS_FIT, "mfcc-kmeans": _KMEANS_FIT, "rvq": _RV
 # benchmarks/vocoder.py on held-out synthetic speakers it resynthesizes mel-kmeans tokens at
 # STOI ~0.65 / mel distance ~0.89 where the former quick HiFi-GAN budget (32 channels,
 # 250 steps, ~20 s) stayed at 0.29 / 1.63
-VOCODER_FIT = ({"max_steps": 1000, "batch_size": 4, "segment_frames": 16, "lr": 6e-3,
+VOCODER_FIT = ({"max_steps": 1200, "batch_size": 4, "segment_frames": 16, "lr": 6e-3,
                 "config": {"generator": "istft", "channels": 64, "adversarial": False}},
                {"max_steps": None, "minutes": 10.0})
 

@@ -49,7 +49,8 @@ class SemanticConfig:
     k: centroids per layer (vocab size of each codebook).
     seed: seeds the frame sampler and k-means.
     max_vectors: reservoir cap on training frames per layer (memory: max_vectors * D floats).
-    kmeans_iterations / kmeans_redo: Lloyd iterations / restarts (best inertia kept).
+    kmeans_iterations / kmeans_redo: at most this many Lloyd iterations (k-means stops earlier
+    at :class:`~.kmeans.KMeansConfig`'s convergence tolerance) / restarts (best inertia kept).
     dedup: collapse runs of identical consecutive frames in ``encode`` output (shorter
         sequences for LLMs; tokens then no longer sit at ``frame_rate``, so durations and
         alignments are lost).
