@@ -148,8 +148,10 @@ class LMTask(Task):
         return TaskData(data.train, data.valid, data.test, (), targets), inputs  # type: ignore[arg-type]
 
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
-                   spec: InputSpec | None = None, stride: int = 1) -> nn.Module:
-        """A :class:`CausalLSTM` over this task's columns."""
+                   spec: InputSpec | None = None, stride: int = 1,
+                   core: str = "lstm") -> nn.Module:
+        """A :class:`CausalLSTM` over this task's columns (always causal LSTM: ``core``,
+        which picks bidirectional cores for the other heads, does not apply)."""
         return CausalLSTM(in_dim, self.columns, hidden, self.layers, self.dropout)
 
     def _head(self, model: DownstreamModel) -> CausalLSTM:
