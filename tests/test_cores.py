@@ -106,3 +106,22 @@ def test_untrained_enhancer_copies_its_input_and_ignores_padding(kind: str) -> N
     assert (out.logits[:, :14].argmax(-1) == ids).float().mean() > 0.95  # starts as identity
     alone = head(x[1:, :9], lengths[1:], copy_ids=ids[1:, :9])
     torch.testing.assert_close(alone.logits[0, :9], out.logits[1, :9])
+
+
+@pytest.mark.parametrize("kind", CORE_KINDS)
+def test_train_config_core_reaches_the_asr_and_enhancement_heads(kind: str) -> None:
+    from audiotokens.bench.features import InputSpec
+    from audiotokens.bench.tasks import TaskData, make_task
+    from audiotokens.bench.tasks.loop import build_model
+    from audiotokens.data import ManifestItem
+
+    cfg = TrainConfig(core=kind, dim=8, hidden=8)
+    want = ConvCore if kind == "conv" else LSTMCore
+    asr = make_task("asr-synth")
+    data = asr.prepare([ManifestItem(id=f"u{i}", path=f"u{i}.wav", duration=1.0, text="ab c",
+                                     split=split)
+                        for i, split in enumerate(("train", "valid", "test"))])
+    spec = InputSpec("tokens", 50.0, (6,))
+    assert isinstance(build_model(asr, spec, data, cfg).head.core, want)
+    enhance = make_task("enhance")
+    assert isinstance(build_model(enhance, spec, TaskData([], [], [], ()), cfg).head.core, want)

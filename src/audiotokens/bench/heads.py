@@ -334,6 +334,7 @@ class TokenEnhancer(nn.Module):
                              stride * self.n_codebooks * self.vocab)
         invalid = torch.arange(self.vocab)[None, :] >= torch.tensor(list(vocab_sizes))[:, None]
         self.register_buffer("invalid", invalid, persistent=False)  # C, V
+        self.ragged = bool(invalid.any())  # codebooks of different sizes: some ids masked
         self.copy_bias = nn.Parameter(torch.log(torch.tensor(list(vocab_sizes), dtype=torch.float)))
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor,
@@ -352,8 +353,11 @@ class TokenEnhancer(nn.Module):
                                     value=-1)
             bias = self.copy_bias.to(logits.dtype).expand(*ids.shape)
             bias = bias * (ids >= 0).to(logits.dtype)
-            logits = logits.scatter_add(-1, ids.clamp_min(0)[..., None], bias[..., None])
-        return HeadOutput(logits.masked_fill(self.invalid, float("-inf")), lengths)
+            # in place: the linear layer's fresh output, which its backward does not need
+            logits = logits.scatter_add_(-1, ids.clamp_min(0)[..., None], bias[..., None])
+        if self.ragged:
+            logits = logits.masked_fill(self.invalid, float("-inf"))
+        return HeadOutput(logits, lengths)
 
 
 class DownstreamModel(nn.Module):
