@@ -9,9 +9,9 @@ system's budget, scored by :func:`audiotokens.resynth.resynthesize` on the first
 distance, SI-SDR.
 
 Timing is CPU time (``time.process_time``) of this process with one torch thread, which
-the load of other jobs changes far less than wall time (but still, see below): ``fit_cpu_s`` is the whole
-``train_vocoder`` call (encoding the clips + the loop), ``s/step`` the loop alone (fit
-minus the separately timed encoding, over the steps). Systems:
+the load of other jobs changes far less than wall time (but still, see below):
+``fit_cpu_s`` is the whole ``train_vocoder`` call (encoding the clips + the loop),
+``s/step`` the loop alone (fit minus the separately timed encoding, over the steps). Systems:
 
 - ``hifigan-quick``: the quick budget before the iSTFT generator (HiFi-GAN-style, 32
   channels, 16-frame segments, 250 steps, no discriminator), the baseline.
@@ -37,11 +37,12 @@ quick (iSTFT 64)      800    0.066    53.4    0.632  1.09  0.946  -32.9
 ====================  =====  =======  ======  =====  ====  =====  ======
 
 Other runs, same items (fit CPU s under similar load): quick 800 steps 43.5 s in a quieter
-minute; hifigan-quick at load ~1-5: 0.078 s/step, 19.8 s; 1000 steps 0.652 / 0.915 (56-63 s); 16-frame segments 0.62 / 0.97 after 1200
-steps; 128 wide, 8 x 32 frames, 600 steps: lr 2e-4 0.456, 1e-3 0.579, 3e-3 0.596, 6e-3
-0.633 (STOI). Bigger budgets (~150-160 CPU s): the default iSTFT vocoder (128 wide, 8 x 32
-frames) 1500 steps at lr 6e-3 0.684 / 1.13 / 0.825 (at 1e-3: 0.627 / 1.10 / 0.925); the
-default HiFi-GAN one (128 channels) 300 steps 0.462 / 1.03 / 1.396.
+minute; hifigan-quick at load ~1-5: 0.078 s/step, 19.8 s; 1000 steps 0.652 / 0.915
+(56-63 s); 16-frame segments 0.62 / 0.97 after 1200 steps; 128 wide, 8 x 32 frames, 600
+steps: lr 2e-4 0.456, 1e-3 0.579, 3e-3 0.596, 6e-3 0.633 (STOI). Bigger budgets (~150-160
+CPU s): the default iSTFT vocoder (128 wide, 8 x 32 frames) 1500 steps at lr 6e-3 0.684 /
+1.13 / 0.825 (at 1e-3: 0.627 / 1.10 / 0.925); the default HiFi-GAN one (128 channels) 300
+steps 0.462 / 1.03 / 1.396.
 """
 
 from __future__ import annotations
