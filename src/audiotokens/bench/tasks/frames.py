@@ -26,7 +26,8 @@ from ..heads import DownstreamModel, TokenEnhancer
 from ..scorecache import ScoreCache
 from .base import IGNORE_INDEX, Batch, Metric, Task, TaskData
 
-__all__ = ["Bound", "TokenTargetTask", "TOKEN_ACCURACY", "DNSMOS_METRIC", "window"]
+__all__ = ["Bound", "TokenTargetTask", "TOKEN_ACCURACY", "DNSMOS_METRIC", "window",
+           "random_crop"]
 
 TOKEN_ACCURACY = Metric("token_accuracy", True)
 DNSMOS_METRIC = Metric("dnsmos", True)
@@ -124,12 +125,7 @@ class TokenTargetTask(Task):
         head = model.head
         assert isinstance(head, TokenEnhancer)
         crop = min(self._crop(head, len(batch.x)) * head.stride, batch.x.shape[1])
-        starts = [int(torch.randint(0, max(1, int(n) - crop + 1), ())) for n in batch.lengths]
-        x, targets = (torch.stack([window(r, a, crop) for r, a in zip(rows, starts,
-                                                                      strict=True)])
-                      for rows in (batch.x, batch.targets))
-        lengths = torch.stack([(n - a).clamp(1, crop) for n, a in zip(batch.lengths, starts,
-                                                                       strict=True)])
+        x, targets, lengths = random_crop(batch, crop)
         logits = self._logits(model, x.clamp_min(0), lengths)[:, :crop]
         return nn.functional.cross_entropy(logits.reshape(-1, head.vocab), targets.reshape(-1),
                                            ignore_index=IGNORE_INDEX)
@@ -236,3 +232,14 @@ def window(rows: torch.Tensor, start: int, length: int) -> torch.Tensor:
                          dtype=rows.dtype, device=rows.device)
         piece = torch.cat([piece, pad])
     return piece
+
+
+def random_crop(batch: Batch, crop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One random ``crop``-frame window per item of ``batch``: inputs and targets [B, crop, C]
+    (padded with ``IGNORE_INDEX`` past an item's end) and the valid lengths [B] (>= 1)."""
+    starts = [int(torch.randint(0, max(1, int(n) - crop + 1), ())) for n in batch.lengths]
+    x, targets = (torch.stack([window(r, a, crop) for r, a in zip(rows, starts, strict=True)])
+                  for rows in (batch.x, batch.targets))
+    lengths = torch.stack([(n - a).clamp(1, crop) for n, a in zip(batch.lengths, starts,
+                                                                   strict=True)])
+    return x, targets, lengths

@@ -34,7 +34,7 @@ from ..arrays import MappedArrays
 from ..features import InputSpec
 from ..heads import DownstreamModel, HeadOutput, packed_lstm
 from .base import IGNORE_INDEX, Batch, Metric, Task, TaskData
-from .frames import window
+from .frames import random_crop
 from .splits import split_items
 
 __all__ = ["LM_METRICS", "CausalLSTM", "ItemScore", "LMTask", "lm_steps"]
@@ -164,12 +164,7 @@ class LMTask(Task):
         head = self._head(model)
         per_step = len(batch.x) * head.n_columns * head.vocab
         crop = min(max(2, self.logits_budget // per_step), self.crop_steps, batch.x.shape[1])
-        starts = [int(torch.randint(0, max(1, int(n) - crop + 1), ())) for n in batch.lengths]
-        x, targets = (torch.stack([window(r, a, crop) for r, a in zip(rows, starts,
-                                                                      strict=True)])
-                      for rows in (batch.x, batch.targets))
-        lengths = torch.stack([(n - a).clamp(1, crop) for n, a in zip(batch.lengths, starts,
-                                                                       strict=True)])
+        x, targets, lengths = random_crop(batch, crop)
         frames, lengths = model.inputs(x.clamp_min(0), lengths)
         logits = head(frames, lengths).logits
         return nn.functional.cross_entropy(logits.reshape(-1, head.vocab), targets.reshape(-1),
