@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from audiotokens.analysis.leakage import (
     ProbeConfig,
@@ -16,13 +15,7 @@ from audiotokens.analysis.leakage import (
 )
 from audiotokens.analysis.usage import codebook_usage
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_usage_hand_computed():

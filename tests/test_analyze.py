@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from audiotokens.analysis.analyze import AnalyzeConfig, analyze_store
 from audiotokens.analysis.leakage import ProbeConfig
@@ -22,12 +21,7 @@ from audiotokens.tokenizers.base import Tokens
 SYNTH_SIZE = (1.0, 4)  # minutes, speakers of the module's synthetic corpus
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _tiny_store(tmp_path):

@@ -17,13 +17,7 @@ from audiotokens.bench.cores import (
 from audiotokens.bench.heads import TokenEnhancer
 from audiotokens.bench.tasks.loop import TrainConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def test_reverse_padded_reverses_within_lengths_and_is_its_own_inverse() -> None:

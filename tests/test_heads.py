@@ -17,14 +17,7 @@ from audiotokens.bench.heads import (
     pool_time,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one intra-op thread is far faster than several on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _ids(b: int = 3, t: int = 20, vocab=(16, 8, 4)) -> torch.Tensor:
