@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from .parsing import comma_numbers
+
 if TYPE_CHECKING:
     from ..data.manifest import ManifestItem
 
@@ -175,14 +177,6 @@ def _report_skipped(skipped: list[tuple[str, str]], out: Path) -> None:
         console.print(f"  ... and {len(skipped) - 10} more")
 
 
-def _floats(text: str, option: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated numbers, got {text!r}",
-                                 param_hint=option) from None
-
-
 @data_app.command("noisy")
 def noisy(
     manifest: Path = typer.Argument(..., help="Manifest of clean speech (JSONL)."),
@@ -207,7 +201,7 @@ def noisy(
     from ..data.noise import NoiseConfig, make_noisy_corpus
 
     try:
-        cfg = NoiseConfig(snrs_db=_floats(snr, "--snr"),
+        cfg = NoiseConfig(snrs_db=comma_numbers(snr, "--snr", float),
                           kinds=tuple(k.strip() for k in kinds.split(",") if k.strip()),
                           babble_talkers=talkers, seed=seed, train_copies=train_copies)
     except ValueError as err:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from ..bench.study_grid import DEFAULT_KS, SSL_MINUTES
+from .parsing import comma_numbers
 
 if TYPE_CHECKING:
     from ..bench.study_layers import LayerStudy
@@ -62,14 +63,6 @@ def init(
                   f"(runs {', '.join(study.runs)}; summary {study.path})")
 
 
-def _numbers(value: str, option: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in value.split(",") if x.strip())
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated numbers like 1,3,5, got {value!r}",
-                                 param_hint=option) from None
-
-
 @study_app.command("layers")
 def layers(
     model: str | None = typer.Option(None, "--model", help="SSL model: a local folder or a "
@@ -118,7 +111,8 @@ def layers(
     from ..bench.study_layers import LayerStudyConfig, run_layer_study
     from .bench import _split
 
-    layer_numbers = () if layer_list.strip() == "all" else _numbers(layer_list, "--layers")
+    layer_numbers = (() if layer_list.strip() == "all"
+                     else comma_numbers(layer_list, "--layers", example="1,3,5"))
     if device == "cpu":
         import torch
 
@@ -135,7 +129,8 @@ def layers(
     bench = BenchConfig(out=out, tasks=wanted, seeds=seeds, data=data, device=device,
                         jobs=jobs, max_items=max_items, train=train)
     try:
-        cfg = LayerStudyConfig(bench, model, layer_numbers, _numbers(ks, "--k"), combine)
+        cfg = LayerStudyConfig(bench, model, layer_numbers,
+                               comma_numbers(ks, "--k", example="1,3,5"), combine)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--layers/--k") from None
     cfg = replace(cfg, ssl=replace(cfg.ssl, minutes=ssl_minutes))

@@ -10,6 +10,8 @@ from typing import Any
 
 import typer
 
+from .parsing import comma_numbers
+
 __all__ = ["register", "parse_options", "split_options"]
 
 BITRATES = ("low", "medium", "high")
@@ -116,11 +118,7 @@ def _check_device(device: str | None) -> None:
 def _layers(value: str | None) -> list[int] | None:
     if value is None:
         return None
-    try:
-        return [int(v) for v in value.split(",") if v.strip()]
-    except ValueError:
-        raise typer.BadParameter(f"expected comma-separated layer numbers like 3,7,12, got "
-                                 f"{value!r}", param_hint="--layers") from None
+    return list(comma_numbers(value, "--layers", what="layer numbers", example="3,7,12"))
 
 
 def fit(
