@@ -126,10 +126,10 @@ def test_cluster_verdicts_and_report_reads_the_study(tmp_path) -> None:
     assert "study run embedded-layers-tiny-abc123" in page
 
 
-def test_cli_rejects_layers_the_model_lacks(tiny_model, synth_root, tmp_path, capsys) -> None:
+def test_cli_rejects_layers_the_model_lacks(tiny_model, tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as done:
         main(["study", "layers", "--model", str(tiny_model), "--layers", "2,7", "--k", "4",
-              "--data", str(synth_root), "--tasks", "prosody-proxy", "--out", str(tmp_path)])
+              "--tasks", "prosody-proxy", "--out", str(tmp_path)])
     assert done.value.code == 2 and "not [7]" in capsys.readouterr().err
     with pytest.raises(SystemExit) as done:
         main(["study", "layers", "--k", "1,4", "--out", str(tmp_path)])

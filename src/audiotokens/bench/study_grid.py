@@ -17,15 +17,20 @@ from dataclasses import dataclass
 from .db import ResultsDB
 from .ranking import RankedScore, Ranking, TaskRanking, rank_results
 
-__all__ = ["RUN_MARKER", "DEFAULT_KS", "SSL_MINUTES", "GridCell", "TaskGrid", "grid_cells",
+__all__ = ["RUN_MARKER", "DEFAULT_KS", "SSL_MINUTES", "SSL_LAYERS",
+           "GridCell", "TaskGrid", "grid_cells",
            "parse_grid_label", "task_grids", "grid_tasks", "latest_layer_study"]
 
 RUN_MARKER = "-layers-"
-# the default grid's k, and the minutes of wall time to pretrain the default model: with
-# the default model's 3 layers (+ their combination) on the embedded corpus's three
-# discriminative tasks and 3 seeds, the study fits in ~13 minutes on 2 CPU cores
+# The default grid's k, and the default model pretrained here: fit ssl's recipe with
+# SSL_LAYERS transformer layers for SSL_MINUTES of wall time. The bench runs one tokenizer
+# per worker, so on 2 cores the study takes ceil(cells / 2) x the time of one cell (~205 CPU
+# s for 3 tasks x 3 seeds on the embedded corpus, 80 % of it the ASR heads): 2 layers x 2 k
+# + the 2-layer combination at each k = 6 cells, 3 rounds; with 3 layers it was 8 cells
+# (1672 CPU s in all, ~17 min on 2 idle cores).
 DEFAULT_KS = (100, 1000)
 SSL_MINUTES = 3.0
+SSL_LAYERS = 2
 _LABEL = re.compile(r"^(?P<family>[a-z0-9]+)-L(?P<layers>\d+(?:\+\d+)*)-k(?P<k>\d+)$")
 
 

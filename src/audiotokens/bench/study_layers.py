@@ -14,10 +14,11 @@ depend on the other layers). Fitted tokenizers live under
 items and the fit settings; their tokens are cached per tokenizer checksum by the bench.
 
 Without a model, one is pretrained here first with ``fit ssl``'s recipe on the embedded
-synthetic corpus's training split (``ssl`` recipe, default :data:`SSL_MINUTES` minutes of
-wall time) into ``out/ssl/embedded-<key>``, and reused while the recipe and corpus stay the
-same. Outputs: per task a heat map PNG (layers x k, "mean ± CI", best boxed), the report of
-the run (with the study section) and ``study.json``, under ``out/studies/<run>``.
+synthetic corpus's training split (``ssl`` recipe; default a :data:`SSL_LAYERS`-layer
+HuBERT, :data:`SSL_MINUTES` minutes of wall time) into ``out/ssl/embedded-<key>``, and
+reused while the recipe and corpus stay the same. Outputs: per task a heat map PNG (layers
+x k, "mean ± CI", best boxed), the report of the run (with the study section) and
+``study.json``, under ``out/studies/<run>``.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from .runner import (
 from .study_grid import (
     DEFAULT_KS,
     RUN_MARKER,
+    SSL_LAYERS,
     SSL_MINUTES,
     GridCell,
     TaskGrid,
@@ -59,7 +61,10 @@ __all__ = ["DEFAULT_KS", "SSL_MINUTES", "LayerStudyConfig", "GridFit", "LayerStu
            "default_model", "fit_grid", "run_layer_study"]
 
 def _default_recipe() -> RecipeConfig:
-    return RecipeConfig(minutes=SSL_MINUTES, score_layers=False, progress=False)
+    from ..ssl.model import SSLModelConfig
+
+    return RecipeConfig(minutes=SSL_MINUTES, score_layers=False, progress=False,
+                        model=SSLModelConfig(layers=SSL_LAYERS))
 
 
 @dataclass(frozen=True)

@@ -97,9 +97,10 @@ def layers(
     verdicts on "1000-2000 clusters are usually best" and on several layers as codebooks
     against the best single layer. A re-run skips cells already done.
 
-    The default (no options: a HuBERT pretrained here for 3 minutes, its 3 layers x k=100,1000
-    plus the 3-layer combination at each k, on asr-synth, spkid-synth and prosody-proxy with
-    3 seeds) takes about 13 minutes on 2 CPU cores.
+    The default (no options: a 2-layer HuBERT pretrained here for 3 minutes of wall time
+    with `fit ssl`'s recipe, its layers 1 and 2 x k=100,1000 plus the 2-layer combination
+    at each k, on asr-synth, spkid-synth and prosody-proxy with 3 seeds) takes about 14
+    minutes on 2 CPU cores (measured: see the report).
 
     Example:
       audiotokens study layers --model facebook/hubert-base-ls960 --layers 3,6,9,12 \
