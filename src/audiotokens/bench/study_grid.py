@@ -26,8 +26,8 @@ RUN_MARKER = "-layers-"
 # SSL_LAYERS transformer layers for SSL_MINUTES of wall time. The bench runs one tokenizer
 # per worker, so on 2 cores the study takes ceil(cells / 2) x the time of one cell (~205 CPU
 # s for 3 tasks x 3 seeds on the embedded corpus, 80 % of it the ASR heads): 2 layers x 2 k
-# + the 2-layer combination at each k = 6 cells, 3 rounds; with 3 layers it was 8 cells
-# (1672 CPU s in all, ~17 min on 2 idle cores).
+# + the 2-layer combination at each k = 6 cells, 3 rounds: measured 892 CPU s in all and
+# 15.7 min of wall time on 2 cores with other jobs running (3 layers: 8 cells, 1672 CPU s).
 DEFAULT_KS = (100, 1000)
 SSL_MINUTES = 3.0
 SSL_LAYERS = 2

@@ -99,8 +99,9 @@ def layers(
 
     The default (no options: a 2-layer HuBERT pretrained here for 3 minutes of wall time
     with `fit ssl`'s recipe, its layers 1 and 2 x k=100,1000 plus the 2-layer combination
-    at each k, on asr-synth, spkid-synth and prosody-proxy with 3 seeds) takes about 14
-    minutes on 2 CPU cores (measured: see the report).
+    at each k, on asr-synth, spkid-synth and prosody-proxy with 3 seeds) takes about 15
+    minutes on 2 CPU cores (measured: 892 CPU s, 15.7 min wall with other jobs running);
+    a re-run with nothing new to do takes ~20 s.
 
     Example:
       audiotokens study layers --model facebook/hubert-base-ls960 --layers 3,6,9,12 \
