@@ -23,13 +23,14 @@ PNMIs only over the same frames, or against it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 __all__ = ["SILENCE", "SILENCE_ID", "MAX_MISMATCH", "AnalysisError", "PhoneInventory",
-           "PhoneCounter", "PhoneScores", "frame_phones", "phone_scores", "shuffled_pnmi"]
+           "PhoneCounter", "PhoneScores", "frame_labels", "frame_phones", "phone_scores",
+           "shuffled_pnmi"]
 
 SILENCE = "<sil>"
 SILENCE_ID = 0
@@ -86,6 +87,14 @@ def frame_phones(alignment: Alignment | None, n_frames: int, frame_rate: float,
     """Phone id per frame, int64 [n_frames]: the phone at each frame centre, else
     :data:`SILENCE_ID` (see the module docstring). ``alignment``: ``[phone, start_s, end_s]``
     segments; a phone outside ``inventory`` raises :class:`AnalysisError`."""
+    return frame_labels(alignment, n_frames, frame_rate, inventory.id)
+
+
+def frame_labels(alignment: Alignment | None, n_frames: int, frame_rate: float,
+                 label: Callable[[str], int]) -> np.ndarray:
+    """int64 [n_frames]: ``label(phone)`` of the segment sounding at each frame centre, else
+    :data:`SILENCE_ID`; :func:`frame_phones` with any phone -> id rule (e.g. a dict lookup
+    that maps unknown phones to silence)."""
     if n_frames < 0:
         raise ValueError(f"n_frames must be >= 0, got {n_frames}")
     if not frame_rate > 0:
@@ -94,7 +103,7 @@ def frame_phones(alignment: Alignment | None, n_frames: int, frame_rate: float,
     out = np.full(n_frames, SILENCE_ID, dtype=np.int64)
     for phone, start, end in alignment or ():
         first, stop = np.searchsorted(centres, [float(start), float(end)], side="left")
-        out[first:stop] = inventory.id(str(phone))
+        out[first:stop] = label(str(phone))
     return out
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from ...analysis.phones import SILENCE
+from ...analysis.phones import SILENCE, SILENCE_ID, frame_labels
 from ...data.manifest import ManifestItem
 from ...metrics import MetricSummary, ScoreTally
 from ..db import Artifact, Result
@@ -59,11 +59,8 @@ def phone_frames(alignment: list[tuple[str, float, float]], n_frames: int, frame
                  index: dict[str, int]) -> np.ndarray:
     """Phone id per frame, int64 [n_frames, 1]: the phone sounding at each frame's centre,
     0 (silence) where none does or the phone is not in ``index``."""
-    centres = (np.arange(n_frames) + 0.5) / frame_rate
-    out = np.zeros((n_frames, 1), dtype=np.int64)
-    for phone, start, end in alignment:
-        out[(centres >= start) & (centres < end), 0] = index.get(phone, 0)
-    return out
+    return frame_labels(alignment, n_frames, frame_rate,
+                        lambda phone: index.get(phone, SILENCE_ID))[:, None]
 
 
 class TTSTask(TokenTargetTask):
