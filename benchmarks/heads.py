@@ -201,8 +201,9 @@ def mean_ci(values: list[float]) -> str:
 
 
 def bench_task(task_name: str, tok_name: str, work: Path, cores: list[str], seeds: int,
-               micro_steps: int, dropout: float | None) -> None:
-    """Print one table: per core, step cost, converged cost and metrics over seeds."""
+               micro_steps: int, dropout: float | None, out_ranks: list[int]) -> None:
+    """Print one table: per (core, output rank), step cost, converged cost and metrics over
+    seeds; ratios against the first variant."""
     clean = corpus(work)
     task = make_task(task_name)
     if dropout is not None and isinstance(task, ASRTask):
@@ -217,9 +218,11 @@ def bench_task(task_name: str, tok_name: str, work: Path, cores: list[str], seed
     print(f"\n== {task_name} / {tok_name}: {len(data.train)} train, {len(data.valid)} valid, "
           f"{len(data.test)} test items; {base}")
     costs: dict[str, tuple[float, float]] = {}
-    for name in cores:
-        with core_kind(name) as kind:
-            cfg = replace(base, core=kind)
+    out_ranks = out_ranks or [base.out_rank]
+    for core, rank in ((c, r) for c in cores for r in out_ranks):
+        name = core if len(out_ranks) == 1 else f"{core}/rank{rank}"
+        with core_kind(core) as kind:
+            cfg = replace(base, core=kind, out_rank=rank)
             step = step_seconds(task, data, head_arrays, src.spec, cfg, micro_steps)
             runs = []
             for seed in range(seeds):
@@ -232,9 +235,10 @@ def bench_task(task_name: str, tok_name: str, work: Path, cores: list[str], seed
         head_cpu = [r.cpu_s for r in runs]
         costs[name] = (step, math.fsum(head_cpu) / len(head_cpu))
         ratio = ""
-        if "packed" in costs and name != "packed":
-            base_step, base_head = costs["packed"]
-            ratio = (f" | vs packed: step {base_step / step:.2f}x, converged head "
+        first = next(iter(costs))
+        if name != first:
+            base_step, base_head = costs[first]
+            ratio = (f" | vs {first}: step {base_step / step:.2f}x, converged head "
                      f"{base_head / costs[name][1]:.2f}x faster")
         names = sorted(runs[0].metrics)
         print(f"  {name:6s} step {step * 1000:.1f} ms cpu | converged head "
@@ -252,6 +256,9 @@ def main() -> None:
                         choices=["packed", *CORE_KINDS])
     parser.add_argument("--dropout", type=float, default=None,
                         help="ASR head dropout (default: the task's)")
+    parser.add_argument("--out-ranks", nargs="+", type=int, default=[],
+                        help="TrainConfig.out_rank values of the token heads (enhance; 0 = a "
+                        "full output layer; default: the bench's)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--micro-steps", type=int, default=20)
     parser.add_argument("--work", type=Path, default=Path("bench_heads"))
@@ -260,7 +267,7 @@ def main() -> None:
     for task in args.tasks:
         for tok in args.tokenizers:
             bench_task(task, tok, args.work, args.cores, args.seeds, args.micro_steps,
-                       args.dropout)
+                       args.dropout, args.out_ranks)
 
 
 if __name__ == "__main__":

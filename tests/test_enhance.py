@@ -28,9 +28,10 @@ pytestmark = pytest.mark.usefixtures("single_thread")
 VOCAB = (12, 7)  # two codebooks of different sizes
 
 
-def test_enhancer_shapes_vocab_mask_and_copy_bias() -> None:
+@pytest.mark.parametrize("out_rank", [0, 4])  # a full output layer, and a factorised one
+def test_enhancer_shapes_vocab_mask_and_copy_bias(out_rank: int) -> None:
     torch.manual_seed(0)
-    head = TokenEnhancer(8, VOCAB, hidden=16, stride=3)  # 3 frames stacked per step
+    head = TokenEnhancer(8, VOCAB, hidden=16, stride=3, out_rank=out_rank)  # 3 frames a step
     x, lengths = torch.randn(2, 14, 8), torch.tensor([14, 9])
     out = head(x, lengths)
     assert out.logits.shape == (2, 15, 2, 12) and out.lengths.tolist() == [14, 9]
@@ -85,8 +86,9 @@ def test_bind_aligns_clean_tokens_and_collate_pads_with_ignore() -> None:
         task.bind(data, arrays)
 
 
-@pytest.mark.parametrize("frame_rate", [50.0, 100.0])  # 100 Hz: two frames per head frame
-def test_training_learns_a_token_mapping_through_crops(frame_rate: float) -> None:
+@pytest.mark.parametrize(("frame_rate", "out_rank"), [(50.0, 0), (100.0, 0), (50.0, 4)])
+def test_training_learns_a_token_mapping_through_crops(frame_rate: float, out_rank: int) -> None:
+    """100 Hz: two frames per head frame; out_rank 4: a factorised output layer."""
     task = EnhanceTask(crop_frames=8)  # crops shorter than the 40-frame items
     items = _items(16, "train") + _items(4, "valid") + _items(4, "test")
     split = {"train": items[:16], "valid": items[16:20], "test": items[20:]}
@@ -94,8 +96,9 @@ def test_training_learns_a_token_mapping_through_crops(frame_rate: float) -> Non
     data = task.bind(TaskData(split["train"], split["valid"], split["test"], ()), arrays).data
     spec = InputSpec("tokens", frame_rate, VOCAB)
     cfg = TrainConfig(max_steps=150, eval_every=50, patience=3, batch_size=8, dim=16,
-                      hidden=16, lr=1e-2)
+                      hidden=16, lr=1e-2, out_rank=out_rank)
     model = build_model(task, spec, data, cfg)
+    assert isinstance(model.head, TokenEnhancer) and model.head.out_rank == out_rank
     assert isinstance(model.inputs, TokenEmbedding) and model.inputs.stride == 1  # no pooling
     assert model.head.stride == frame_rate // 50
     result = train_and_evaluate(task, data, arrays, spec, cfg)
@@ -163,7 +166,12 @@ def test_runner_enhances_codec2_and_reports_the_rest(synth_root: Path, tmp_path:
                                       "pesq_nb@noisy", "pesq_wb@noisy_tokens",
                                       "pesq_wb@clean_tokens", "token_accuracy",
                                       "token_accuracy@noisy"} <= set(names)
-    assert ("dnsmos" in names) == dnsmos_available()
+    assert "dnsmos" not in names  # scored with --full only, and the reason is recorded:
+    with ResultsDB(summary.db_path) as db:
+        scoring = [json.loads(a.payload) for a in db.artifacts(summary.run, "scoring")
+                   if a.task == "enhance"]
+    why = scoring[0]["unavailable"]["dnsmos"]
+    assert ("--full" if dnsmos_available() else "pip install") in why
     values = {r.metric: r.value for r in results}
     assert 1.0 <= values["pesq_wb"] <= 4.7 and 1.0 <= values["pesq_nb"] <= 4.6
     assert 0.0 <= values["token_accuracy"] <= 1.0

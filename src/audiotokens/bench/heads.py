@@ -13,6 +13,7 @@ sequence cores (a BiLSTM by default, or dilated convolutions) live in :mod:`.cor
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -315,14 +316,21 @@ class TokenEnhancer(nn.Module):
     Given ``copy_ids`` (the input ids), a learned per-codebook copy bias (initialised to
     log V, so an untrained head already favours its input) is added to each frame's input
     id: the head learns what to change, starting from "change nothing".
+
+    ``out_rank`` > 0 factorises the output layer: the linear layer emits an ``out_rank``-dim
+    vector per output frame and codebook, scored against that codebook's own table of
+    ``V`` output embeddings (plus a bias per id). For many ids (an RVQ's 6 x 1024) this
+    costs ``out_rank / (core width + stacked input)`` of the full layer's multiply-adds,
+    the bulk of the head's step time.
     """
 
     def __init__(self, in_dim: int, vocab_sizes: Sequence[int], hidden: int = 128,
                  stride: int = 1, kernel_size: int = 5, dropout: float = 0.1,
-                 core: str = "lstm", layers: int | None = None) -> None:
+                 core: str = "lstm", layers: int | None = None, out_rank: int = 0) -> None:
         super().__init__()
-        if not vocab_sizes or min(vocab_sizes) < 1 or stride < 1 or hidden < 1:
-            raise ValueError("need >= 1 codebook of >= 1 id, stride >= 1 and hidden >= 1")
+        if not vocab_sizes or min(vocab_sizes) < 1 or stride < 1 or hidden < 1 or out_rank < 0:
+            raise ValueError("need >= 1 codebook of >= 1 id, stride >= 1, hidden >= 1 and "
+                             "out_rank >= 0")
         self.stride, self.n_codebooks = stride, len(vocab_sizes)
         self.vocab = int(max(vocab_sizes))
         step_dim = in_dim * stride
@@ -330,8 +338,13 @@ class TokenEnhancer(nn.Module):
             nn.Conv1d(step_dim, hidden, kernel_size, padding=kernel_size // 2), nn.ReLU(),
             nn.Dropout(dropout))
         self.core = make_core(core, hidden, hidden, layers, dropout)
-        self.out = nn.Linear(self.core.out_dim + step_dim,
-                             stride * self.n_codebooks * self.vocab)
+        self.out_rank = out_rank
+        width = out_rank or self.vocab  # per output frame and codebook
+        self.out = nn.Linear(self.core.out_dim + step_dim, stride * self.n_codebooks * width)
+        if out_rank:
+            self.table = nn.Parameter(torch.randn(self.n_codebooks, self.vocab, out_rank)
+                                      / math.sqrt(out_rank))
+            self.table_bias = nn.Parameter(torch.zeros(self.n_codebooks, self.vocab))
         invalid = torch.arange(self.vocab)[None, :] >= torch.tensor(list(vocab_sizes))[:, None]
         self.register_buffer("invalid", invalid, persistent=False)  # C, V
         self.ragged = bool(invalid.any())  # codebooks of different sizes: some ids masked
@@ -346,8 +359,14 @@ class TokenEnhancer(nn.Module):
         x, step_lengths = stack_frames(x, lengths, self.stride)
         steps = x.shape[1]
         h = self.core(self.context(x.transpose(1, 2)).transpose(1, 2), step_lengths)
-        logits = self.out(torch.cat([h, x], -1))
-        logits = logits.reshape(b, steps * self.stride, self.n_codebooks, self.vocab)
+        out = self.out(torch.cat([h, x], -1))
+        if self.out_rank:
+            vectors = out.reshape(-1, self.n_codebooks, self.out_rank).transpose(0, 1)
+            logits = torch.baddbmm(self.table_bias[:, None], vectors, self.table.transpose(1, 2))
+            logits = logits.transpose(0, 1).reshape(b, steps * self.stride, self.n_codebooks,
+                                                    self.vocab)
+        else:
+            logits = out.reshape(b, steps * self.stride, self.n_codebooks, self.vocab)
         if copy_ids is not None:
             ids = nn.functional.pad(copy_ids, (0, 0, 0, steps * self.stride - copy_ids.shape[1]),
                                     value=-1)

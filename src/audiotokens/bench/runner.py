@@ -68,14 +68,16 @@ NOISY_SOURCES = ("librispeech", "synthetic")
 # (a head that reaches it is recorded as stopped by "budget"). On the embedded corpus the
 # classifiers converge in 150-400 steps, CTC ASR in 600-900 (its patience counts only after
 # ``min_steps``: CTC first sits on a blank plateau). Continuous baselines use the same rule.
-QUICK_TRAIN = TrainConfig(max_steps=2000, eval_every=25, patience=4, lr=3e-3, dim=48, hidden=64)
+QUICK_TRAIN = TrainConfig(max_steps=2000, eval_every=25, patience=4, lr=3e-3, dim=48, hidden=64,
+                          out_rank=48)
 FULL_TRAIN = TrainConfig(max_steps=5000, eval_every=100, patience=5, dim=128, hidden=256)
 QUICK_TRAIN_ASR = replace(QUICK_TRAIN, max_steps=3000, eval_every=50, patience=3,
                           min_steps=300, lr=5e-3)
 FULL_TRAIN_ASR = replace(FULL_TRAIN, min_steps=500)
 _KMEANS_FIT = ({"max_items": 400, "progress": False}, {"max_items": 5000, "progress": False})
-# quick: ~80 s of one CPU thread for the spectral codec (0.09 s/step), out of its collapsed
-# start (150 steps left STOI at 0.59 on the synthetic test speakers)
+# quick: 900 steps, out of its collapsed start (150 steps left STOI at 0.59 on the synthetic
+# test speakers). Measured 2026-12-03: 0.26 CPU s a step on one thread (load 4 on the 2-core
+# machine), 3.7 min wall in the default run (idle machine): the longest single job of the run.
 _RVQ_FIT = ({"max_steps": 900, "max_items": 300, "progress": False},
             {"max_steps": 5000, "max_items": 5000, "progress": False})
 FIT_BUDGETS = {"mel-kmeans": _KMEANS_FIT, "mfcc-kmeans": _KMEANS_FIT, "rvq": _RVQ_FIT}
@@ -222,6 +224,9 @@ class _Runner:
         self.db = ResultsDB(cfg.out / "results.db")
         self.corpora = self._corpora()
         self.tasks = [make_task(n) for n in (cfg.tasks or self._default_tasks())]
+        for task in self.tasks:  # DNSMOS: ~4 CPU-s a short clip (see metrics.DNSMOS)
+            if isinstance(task, TokenTargetTask) and not cfg.full:
+                task.with_dnsmos = False
         self.data: dict[str, TaskData] = {}
         self.items: dict[str, list[ManifestItem]] = {}  # corpus kind -> its items
         self.cells: list[CellOutcome] = []

@@ -57,7 +57,7 @@ class ASRTask(Task):
 
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
                    spec: InputSpec | None = None, stride: int = 1,
-                   core: str = "lstm") -> nn.Module:
+                   core: str = "lstm", out_rank: int = 0) -> nn.Module:
         """A ``core`` sequence core ``hidden`` wide + linear over blank + characters."""
         return CTCHead(in_dim, len(data.classes), hidden=hidden, layers=self.layers,
                        stack=self.stack, blank_bias=self.blank_bias, dropout=self.dropout,

@@ -122,11 +122,13 @@ class Task(ABC):
     @abstractmethod
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
                    spec: InputSpec | None = None, stride: int = 1,
-                   core: str = "lstm") -> nn.Module:
+                   core: str = "lstm", out_rank: int = 0) -> nn.Module:
         """The task head over frames [B, T, in_dim] with ``hidden`` units per layer; ``spec``
         is what the input module reads and ``stride`` how many of its frames it pools into
         one (a head that emits frames, like enhancement's, needs both); ``core`` the kind of
-        sequence core of a head that has one (see :mod:`audiotokens.bench.cores`)."""
+        sequence core of a head that has one (see :mod:`audiotokens.bench.cores`);
+        ``out_rank`` the rank of a token-emitting head's factorised output layer (0: a full
+        linear layer; see :class:`~audiotokens.bench.heads.TokenEnhancer`)."""
 
     @abstractmethod
     def loss(self, model: DownstreamModel, batch: Batch) -> torch.Tensor:

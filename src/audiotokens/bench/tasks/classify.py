@@ -75,7 +75,7 @@ class ClassifyTask(Task):
 
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
                    spec: InputSpec | None = None, stride: int = 1,
-                   core: str = "lstm") -> nn.Module:
+                   core: str = "lstm", out_rank: int = 0) -> nn.Module:
         """A pooled classifier over ``len(data.classes)`` classes (convolutional context of
         its own: ``core`` does not apply)."""
         return PooledClassifier(in_dim, len(data.classes), hidden=hidden, embed_dim=hidden)

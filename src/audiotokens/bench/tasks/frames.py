@@ -101,13 +101,14 @@ class TokenTargetTask(Task):
 
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
                    spec: InputSpec | None = None, stride: int = 1,
-                   core: str = "lstm") -> nn.Module:
+                   core: str = "lstm", out_rank: int = 0) -> nn.Module:
         """A :class:`TokenEnhancer` over ``spec``'s codebooks, stacking ``stride`` frames per
-        step, with a ``core`` sequence core."""
+        step, with a ``core`` sequence core and an ``out_rank`` output layer."""
         if spec is None or spec.kind != "tokens":
             raise ValueError(f"task {self.name} predicts tokens: it needs a tokenizer, "
                              "not continuous features")
-        return TokenEnhancer(in_dim, spec.vocab_sizes, hidden=hidden, stride=stride, core=core)
+        return TokenEnhancer(in_dim, spec.vocab_sizes, hidden=hidden, stride=stride, core=core,
+                             out_rank=out_rank)
 
     def _crop(self, head: TokenEnhancer, batch_size: int) -> int:
         per_step = batch_size * head.stride * head.n_codebooks * head.vocab
@@ -206,10 +207,16 @@ class TokenTargetTask(Task):
         return value, note
 
     def unavailable(self) -> dict[str, str]:
-        """Metric -> why it is not measured here (DNSMOS needs the ``dnsmos`` extra)."""
+        """Metric -> why it is not measured here (DNSMOS needs the ``dnsmos`` extra, and the
+        benchmark scores it only with ``--full``: ``with_dnsmos`` False)."""
         from ...extras import missing
 
-        return {DNSMOS_METRIC.name: m} if (m := missing(DNSMOS_METRIC.name)) else {}
+        if m := missing(DNSMOS_METRIC.name):
+            return {DNSMOS_METRIC.name: m}
+        if not self.with_dnsmos:
+            return {DNSMOS_METRIC.name: "DNSMOS not scored: only with --full (about 4 CPU-s a "
+                                        "clip on one core)"}
+        return {}
 
     def dnsmos(self, samples: np.ndarray, sample_rate: int) -> tuple[float, str]:
         """(DNSMOS overall MOS or NaN, note); needs ``with_dnsmos``."""

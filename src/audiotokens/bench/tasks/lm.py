@@ -149,7 +149,7 @@ class LMTask(Task):
 
     def build_head(self, in_dim: int, data: TaskData, hidden: int = 128, *,
                    spec: InputSpec | None = None, stride: int = 1,
-                   core: str = "lstm") -> nn.Module:
+                   core: str = "lstm", out_rank: int = 0) -> nn.Module:
         """A :class:`CausalLSTM` over this task's columns (always causal LSTM: ``core``,
         which picks bidirectional cores for the other heads, does not apply)."""
         return CausalLSTM(in_dim, self.columns, hidden, self.layers, self.dropout)

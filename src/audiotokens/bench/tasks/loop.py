@@ -37,7 +37,9 @@ class TrainConfig:
     codebooks; see ``Tokenizer.codebook_vectors``) where it has them, else (the default)
     from random tables. ``core``: the sequence core of the heads that have one (CTC ASR,
     enhancement, TTS): "lstm" (BiLSTM) or "conv" (dilated residual convolutions); see
-    :mod:`audiotokens.bench.cores`."""
+    :mod:`audiotokens.bench.cores`. ``out_rank``: rank of the factorised output layer of the
+    heads that emit tokens (enhancement, TTS; 0 = a full linear layer over every id), see
+    :class:`~audiotokens.bench.heads.TokenEnhancer`."""
 
     max_steps: int = 300
     min_steps: int = 0
@@ -53,6 +55,7 @@ class TrainConfig:
     seed: int = 0
     init_embeddings: bool = False
     core: str = "lstm"
+    out_rank: int = 0
 
     def __post_init__(self) -> None:
         if self.combine not in COMBINE_MODES:
@@ -62,6 +65,8 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "eval_every", "patience", "dim", "hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.out_rank < 0:
+            raise ValueError(f"out_rank must be >= 0, got {self.out_rank}")
         if not 0 <= self.min_steps <= self.max_steps:
             raise ValueError(f"min_steps must be in [0, max_steps], got {self.min_steps}")
         if not self.lr > 0 or not self.max_frame_rate > 0:
@@ -114,7 +119,7 @@ def build_model(task: Task, spec: InputSpec, data: TaskData, cfg: TrainConfig,
     else:
         inputs = ContinuousInput(in_spec.n_features, cfg.dim, stride=pool)
     head = task.build_head(inputs.out_dim, data, cfg.hidden, spec=spec, stride=stride,
-                           core=cfg.core)
+                           core=cfg.core, out_rank=cfg.out_rank)
     return DownstreamModel(inputs, head)  # type: ignore[arg-type]
 
 
