@@ -14,7 +14,9 @@ PNMI on training / held-out speakers): continue 0.567 / 0.560, scratch 0.546 / 0
 Caveat, seen in a 2 x 4.5-minute run with ~1300 steps per iteration on the same corpus: a
 continued model already computes its own new targets, so iteration 2's loss falls almost at
 once (masked accuracy 0.9) and its upper layers overfit the training speakers (held-out
-PNMI of layer 3: 0.18). ``init="scratch"`` gives the paper's recipe for long runs and
+PNMI of layer 3: 0.18). That was the corpus's size: on 40 minutes of 38 speakers (3 x 2000
+steps, the shipped model, README) each continued iteration raised every layer's held-out
+PNMI and none collapsed. ``init="scratch"`` gives the paper's recipe for long runs and
 larger corpora.
 
 Layout of ``out``::
