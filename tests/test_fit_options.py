@@ -29,7 +29,7 @@ ACCEPTED = {
     "mel-kmeans": {"--k", "--layers", "--minutes", "--seed"},  # layers: only 0
     "mfcc-kmeans": {"--k", "--layers", "--minutes", "--seed"},
     "hubert": SEMANTIC_SSL, "wavlm": SEMANTIC_SSL, "wav2vec2": SEMANTIC_SSL,
-    "data2vec": SEMANTIC_SSL,
+    "data2vec": SEMANTIC_SSL, "ssl-kmeans": SEMANTIC_SSL,  # its --model overrides "shipped"
     "encodec": HF_CODEC, "dac": HF_CODEC, "mimi": HF_CODEC,
     "codec2": set(), "mulaw": set(),
     "rvq": {"--bitrate", "--codebooks", "--minutes", "--seed"},
@@ -71,7 +71,8 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 def _value(flag: str, name: str, models: dict[str, Path]) -> str:
     if flag == "--model":
-        return str(models.get(name, "facebook/hubert-base-ls960"))
+        return str(models.get("hubert" if name == "ssl-kmeans" else name,
+                              "facebook/hubert-base-ls960"))
     if flag == "--layers" and name in ("mel-kmeans", "mfcc-kmeans"):
         return "0"
     return FLAGS[flag]  # type: ignore[return-value]

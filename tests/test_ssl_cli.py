@@ -4,8 +4,12 @@ one-line errors for bad input."""
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
+import torch
+from safetensors import safe_open
+from transformers import HubertModel
 
 from audiotokens.cli import main
 
@@ -48,6 +52,32 @@ def test_fit_ssl_then_layers_view(tmp_path, capsys, synth_root, monkeypatch) -> 
                      "--max-items", "4", "--out", tmp_path / "l.json")
     assert code == 0, text
     assert "mfcc" in text and "iter2" in text and (tmp_path / "l.json").is_file()
+
+    # export: float16 weights that load as float32, the rule's layer, a command that
+    # re-runs into the same folder (so its settings are the run's: a mismatch would raise)
+    exported = tmp_path / "exported"
+    code, text = run(capsys, "ssl", "export", out, "--out", exported, "--data-command",
+                     "audiotokens data synth --out data/synth")
+    assert code == 0 and "wrote" in text, text
+    record = json.loads((exported / "training.json").read_text())
+    assert record["iteration"] == int(summary["best_model"][4:])
+    assert record["chosen"]["layer"] == summary["best_layer"] and record["chosen"]["k"] == 8
+    assert record["data"]["command"].startswith("audiotokens data synth")
+    assert record["steps"] == 2 * record["iteration"] and record["cpu_seconds"] > 0
+    with safe_open(exported / "model.safetensors", "pt") as f:
+        assert {f.get_tensor(key).dtype for key in f.keys()} == {torch.float16}
+    trained = HubertModel.from_pretrained(out / summary["best_model"]).eval()
+    shipped = HubertModel.from_pretrained(exported).eval()
+    assert next(shipped.parameters()).dtype == torch.float32
+    wav = torch.randn(1, 8000)
+    with torch.no_grad():
+        torch.testing.assert_close(shipped(wav).last_hidden_state,
+                                   trained(wav).last_hidden_state, atol=3e-2, rtol=3e-2)
+    argv = shlex.split(record["command"])
+    assert argv[:3] == ["audiotokens", "fit", "ssl"] and "hidden_size=32" in argv
+    argv[argv.index("--out") + 1] = str(out)
+    code, text = run(capsys, *argv[1:], "-o", "progress=false")
+    assert code == 0 and "ssl pretraining" in text, text
 
 
 def test_fit_ssl_bad_input_gives_one_line_errors(tmp_path, capsys, synth_root) -> None:

@@ -175,7 +175,7 @@ class ContinuousSSL:
         modification times, so changed weights are never served from the cache."""
         from .keys import digest, path_stamp
 
-        return digest(self.backbone.source, self.layers, path_stamp(self.model))
+        return digest(self.backbone.source, self.layers, path_stamp(self.backbone.path))
 
     def encode(self, samples: np.ndarray, sample_rate: int) -> np.ndarray:
         """Mono float32 [N] at 16 kHz -> float32 [T, L * D]."""

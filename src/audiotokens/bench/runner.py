@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.manifest import ManifestItem, read_manifest, write_manifest
+from ..ssl.shipped import resolve_model
 from ..tiers import bitrate_tier
 from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
 from .arrays import DEFAULT_CACHE_MB
@@ -80,7 +81,8 @@ _KMEANS_FIT = ({"max_items": 400, "progress": False}, {"max_items": 5000, "progr
 # machine), 3.7 min wall in the default run (idle machine): the longest single job of the run.
 _RVQ_FIT = ({"max_steps": 900, "max_items": 300, "progress": False},
             {"max_steps": 5000, "max_items": 5000, "progress": False})
-FIT_BUDGETS = {"mel-kmeans": _KMEANS_FIT, "mfcc-kmeans": _KMEANS_FIT, "rvq": _RVQ_FIT}
+FIT_BUDGETS = {"mel-kmeans": _KMEANS_FIT, "mfcc-kmeans": _KMEANS_FIT, "ssl-kmeans": _KMEANS_FIT,
+               "rvq": _RVQ_FIT}
 # a unit vocoder for each semantic tokenizer of a run with generative tasks (quick, full):
 # quick mode trains the iSTFT generator (the rvq codec's Vocos-style decoder, 64 wide) on the
 # spectral losses alone (no discriminator) for 800 steps of 4 segments of 32 frames: ~44 CPU s
@@ -363,7 +365,7 @@ class _Runner:
         if needs_fit or needs_vocoder:  # trained here once, then loaded from out/tokenizers
             tok = self._trained(spec, tok, fit_options(name, self.cfg.full) if needs_fit
                                 else None, vocoder if needs_vocoder else None,
-                                options.get("model", ""))
+                                getattr(getattr(tok, "config", None), "model", None) or "")
         return TokenizerSource(tok.to(self.cfg.device), name=_label(spec))
 
     def _trained(self, spec: str, tok: Any, fit: dict[str, Any] | None,
@@ -372,7 +374,7 @@ class _Runner:
         ``out/tokenizers`` keyed by the recipe (spec, budgets, model files, fitting items),
         or the saved one when that recipe was trained before."""
         manifest = self.fit_manifest()
-        recipe = digest(spec, fit, vocoder, path_stamp(model),
+        recipe = digest(spec, fit, vocoder, path_stamp(resolve_model(model)),
                         items_digest(read_manifest(manifest)))
         saved = self.cfg.out / "tokenizers" / safe_name(self.run) / f"{safe_name(spec)}-{recipe}"
         if (saved / "config.json").is_file():

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..data.manifest import read_manifest
 from ..ssl.recipe import RecipeConfig
+from ..ssl.shipped import resolve_model
 from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
 from .cells import safe_name
 from .db import ResultsDB
@@ -208,7 +209,8 @@ def fit_grid(cells: tuple[GridCell, ...], model: str, manifest: Path, folder: Pa
     family = cells[0].family
     base = {k: v for k, v in dataclasses.asdict(SemanticConfig(
         backbone=family, model=model, layers=[1])).items() if k not in ("layers", "k")}
-    key = digest(base, path_stamp(model), items_digest(read_manifest(manifest)), fit)
+    stamp = path_stamp(resolve_model(model))
+    key = digest(base, stamp, items_digest(read_manifest(manifest)), fit)
     root = folder / f"grid-{key}"
     folders = {c: root / c.label for c in cells}
     todo = [c for c in cells if not (folders[c] / "config.json").is_file()]
@@ -233,7 +235,8 @@ def fit_grid(cells: tuple[GridCell, ...], model: str, manifest: Path, folder: Pa
 def _model_tag(model: str) -> str:
     """A short name for ``model`` in the run name: its folder / hub name + a hash of its
     files (or of the hub id)."""
-    return f"{safe_name(Path(model).name)[:32]}-{digest(model, path_stamp(model))[:6]}"
+    stamp = path_stamp(resolve_model(model))
+    return f"{safe_name(Path(model).name)[:32]}-{digest(model, stamp)[:6]}"
 
 
 def _layers(cfg: LayerStudyConfig, model: str) -> tuple[int, ...]:

@@ -147,6 +147,36 @@ def layers(
     print_layers(report, path)
 
 
+def export(
+    run: Path = typer.Argument(..., help="A run folder written by `audiotokens fit ssl`."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the model into."),
+    iteration: int | None = typer.Option(None, "--iteration", help="Iteration to export "
+                                         "(default: the best layer's, from layers.json)."),
+    dtype: str = typer.Option("float16", "--dtype", help="Stored weights: float16, "
+                              "bfloat16 or float32 (loading upcasts to float32)."),
+    manifest_names: list[str] = typer.Option([], "--manifest-name", help="Manifest names "
+                                             "for the recorded command (default: the "
+                                             "paths the run read)."),
+    data_command: str | None = typer.Option(None, "--data-command", help="The command that "
+                                            "made the data, recorded beside the weights."),
+) -> None:
+    """Export one iteration as small weights (config.json, model.safetensors, training.json
+    with data, settings, steps, CPU time, per-layer scores and the reproduce command).
+
+    Example:
+      audiotokens ssl export runs/ssl --out models/my-ssl \\
+          --data-command "audiotokens data synth --out data/synth --minutes 40"
+    """
+    from ..ssl.export import export_model
+
+    _quiet_transformers()
+    data = {"command": data_command} if data_command else None
+    folder = export_model(run, out, iteration=iteration, dtype=dtype,
+                          manifests=manifest_names or None, data=data)
+    size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    typer.echo(f"wrote {folder} ({size / 2**20:.1f} MiB)")
+
+
 def _print_result(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -169,4 +199,5 @@ def register(app: typer.Typer) -> None:
     group = typer.Typer(help="Self-supervised models pretrained with `audiotokens fit ssl`.",
                         no_args_is_help=True)
     group.command("layers")(layers)
+    group.command("export")(export)
     app.add_typer(group, name="ssl")

@@ -278,6 +278,7 @@ class SSLBackbone(Backbone):
         class_name, model_type = _SSL_CLASSES[family]
         self.name = family
         self.model_id = str(model)
+        self.path = _resolve(self.model_id)  # "shipped" -> the package's own model folder
         config = _load_config(self.model_id)
         if config.model_type != model_type:
             raise ValueError(
@@ -292,7 +293,7 @@ class SSLBackbone(Backbone):
         self._layer_count = total + 1
         self.kept_layers = total if max_layer is None else max_layer
         model_cls = getattr(transformers, class_name)
-        self.model = model_cls.from_pretrained(self.model_id).eval()
+        self.model = model_cls.from_pretrained(self.path).eval()
         if self.kept_layers < total:  # early stop: drop the transformer layers never used
             self.model.encoder.layers = self.model.encoder.layers[: self.kept_layers]
         # Data2VecAudio has no feat_extract_norm: its CNN is always layer-normed and its
@@ -404,11 +405,17 @@ def _receptive_field(kernels: Sequence[int], strides: Sequence[int]) -> int:
     return field
 
 
+def _resolve(model: str) -> str:
+    from ..ssl.shipped import resolve_model
+
+    return resolve_model(model)
+
+
 def _load_config(model: str) -> Any:
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(model)
+        return AutoConfig.from_pretrained(_resolve(model))
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise ValueError(
@@ -444,7 +451,7 @@ def _wants_normalize(model: str) -> bool:
     from transformers import AutoFeatureExtractor
 
     try:
-        extractor = AutoFeatureExtractor.from_pretrained(model)
+        extractor = AutoFeatureExtractor.from_pretrained(_resolve(model))
     except (OSError, ValueError):
         return True
     return bool(getattr(extractor, "do_normalize", True))

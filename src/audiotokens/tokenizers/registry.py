@@ -70,6 +70,9 @@ class Registry:
 
 
 _P = "audiotokens.tokenizers."
+# the shipped model's layer with the highest PNMI on its training speakers (its
+# training.json, "chosen"; a test keeps the two equal)
+SHIPPED_LAYER = 3
 REGISTRY = Registry(
     [
         TokenizerEntry("mel-kmeans", _P + "semantic:SemanticTokenizer", {"backbone": "mel"},
@@ -78,6 +81,11 @@ REGISTRY = Registry(
                        "MFCC frames clustered with k-means (no weights needed)"),
         TokenizerEntry("hubert", _P + "semantic:SemanticTokenizer", {"backbone": "hubert"},
                        "HuBERT hidden layers + k-means (hub id or local folder)"),
+        TokenizerEntry("ssl-kmeans", _P + "semantic:SemanticTokenizer",
+                       {"backbone": "hubert", "model": "shipped", "layers": [SHIPPED_LAYER],
+                        "k": 100},
+                       "k-means on the HuBERT shipped here (pretrained on synthetic speech "
+                       "by `fit ssl`), its best-PNMI layer"),
         TokenizerEntry("wavlm", _P + "semantic:SemanticTokenizer", {"backbone": "wavlm"},
                        "WavLM hidden layers + k-means (hub id or local folder)"),
         TokenizerEntry("wav2vec2", _P + "semantic:SemanticTokenizer", {"backbone": "wav2vec2"},
