@@ -27,6 +27,9 @@ def init(
                                                 "(default: mel-kmeans,rvq)."),
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Tasks (default: the "
                                            "corpus's discriminative tasks)."),
+    arms: str = typer.Option("random,vectors,vectors-frozen,random-frozen", "--arms",
+                             help="Arms: random, vectors, vectors-frozen, random-frozen "
+                             "(random, the baseline, always runs)."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per cell."),
     out: Path = typer.Option(Path("bench_out"), "--out", help="Output folder (results.db)."),
     jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
@@ -35,12 +38,14 @@ def init(
                                          help="Cap each task split at this many items."),
 ) -> None:
     """Token heads from random tables vs from the tokenizer's codebook vectors (k-means
-    centroids, rvq codebooks): per tokenizer and task, is the centroid start better?"""
+    centroids, rvq codebooks), the tables trained or frozen: per tokenizer and task, is an
+    arm better than random (trained)? The verdict on "centroid init gives no gain" is
+    judged on the two vector arms."""
     from rich.console import Console
     from rich.table import Table
 
     from ..bench.runner import BenchConfig
-    from ..bench.study_init import run_init_study
+    from ..bench.study_init import ARMS, run_init_study
     from ..bench.tasks import make_task, task_board
     from .bench import _split
 
@@ -48,19 +53,26 @@ def init(
     if any(task_board(make_task(t)) != "discriminative" for t in wanted):
         raise typer.BadParameter("the init study compares discriminative heads only",
                                  param_hint="--tasks")
+    arm_names = _split([arms])
+    unknown = sorted(set(arm_names) - set(ARMS))
+    if unknown:
+        raise typer.BadParameter(f"unknown arm(s) {unknown}; known: {', '.join(ARMS)}",
+                                 param_hint="--arms")
     cfg = BenchConfig(out=out, tokenizers=_split(tokenizers) or ("mel-kmeans", "rvq"),
                       tasks=wanted, seeds=seeds, data=data, device=device, jobs=jobs,
                       max_items=max_items, vocoders=False)
-    study = run_init_study(cfg)
-    table = Table("tokenizer / task", "vectors", "random", "vectors vs random",
+    study = run_init_study(cfg, arms=arm_names)
+    table = Table("arm", "tokenizer / task", "arm score", "random", "arm vs random",
                   title="embedding initialisation")
-    for c in study.comparisons:
-        ci = [f" ± {s.ci95:.3f}" if s.ci95 is not None else "" for s in (c.a, c.b)]
-        table.add_row(c.task, f"{c.a.value:.3f}{ci[0]}", f"{c.b.value:.3f}{ci[1]}", c.outcome)
+    for arm, comparisons in study.comparisons.items():
+        for c in comparisons:
+            ci = [f" ± {s.ci95:.3f}" if s.ci95 is not None else "" for s in (c.a, c.b)]
+            table.add_row(arm, c.task, f"{c.a.value:.3f}{ci[0]}", f"{c.b.value:.3f}{ci[1]}",
+                          c.outcome)
     console = Console()
     console.print(table)
-    console.print(f'claim "centroid initialisation gives no gain": [bold]{study.verdict}[/] '
-                  f"(runs {', '.join(study.runs)}; summary {study.path})")
+    console.print(f'claim "{study.finding.claim}": [bold]{study.verdict}[/] '
+                  f"(runs {', '.join(study.runs.values())}; summary {study.path})")
 
 
 @study_app.command("layers")
