@@ -473,9 +473,13 @@ def _render(db: ResultsDB, run: str | None,
 def _study_findings(db: ResultsDB) -> list[Finding]:
     """The findings of the latest clustering-data and init studies in ``db`` (none when it
     has no such study)."""
+    from .study_data import data_finding, domain_pairs, latest_data_study
     from .study_init import compare_init_runs, init_finding, latest_init_study
 
     found = []
+    data = latest_data_study(db)
+    if data is not None:
+        found.append(data_finding(domain_pairs(db, data[1])[1], f"data study {data[0]}"))
     init = latest_init_study(db)
     if init is not None:
         found.append(init_finding(compare_init_runs(db, init[1]), f"init study {init[0]}"))

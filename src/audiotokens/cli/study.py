@@ -11,6 +11,7 @@ from ..bench.study_grid import DEFAULT_KS, SSL_MINUTES
 from .parsing import comma_numbers
 
 if TYPE_CHECKING:
+    from ..bench.study_data import DataStudy
     from ..bench.study_layers import LayerStudy
 
 __all__ = ["register"]
@@ -73,6 +74,91 @@ def init(
     console.print(table)
     console.print(f'claim "{study.finding.claim}": [bold]{study.verdict}[/] '
                   f"(runs {', '.join(study.runs.values())}; summary {study.path})")
+
+
+@study_app.command("data")
+def data_study(
+    tokenizer: str = typer.Option("mel-kmeans", "--tokenizer", "-t", help="The tokenizer spec "
+                                  "fitted on each set, e.g. mel-kmeans:k=100 or rvq."),
+    data: Path | None = typer.Option(None, "--data", help="A corpus folder or a folder of "
+                                     "corpora (FSDD, LibriSpeech, ...): each is a domain. "
+                                     "Default: two synthetic domains (male vs female "
+                                     "espeak-ng voices)."),
+    synthetic: bool = typer.Option(True, "--synthetic/--no-synthetic", help="With --data, the "
+                                   "embedded synthetic corpus is a domain too."),
+    fit_data: list[str] | None = typer.Option(None, "--fit-data", help="NAME=MANIFEST: more "
+                                              "fitting data (out of domain for every task); "
+                                              "repeatable."),
+    tasks: list[str] | None = typer.Option(None, "--tasks", help="Only these tasks (default: "
+                                           "every domain's discriminative tasks)."),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per cell (for the CIs)."),
+    out: Path = typer.Option(Path("bench_out"), "--out", help="Output folder (results.db)."),
+    jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
+    device: str = typer.Option("cpu", "--device", help="torch device."),
+    max_items: int | None = typer.Option(None, "--max-items", min=3,
+                                         help="Cap each task split at this many items."),
+) -> None:
+    """In-domain vs out-of-domain clustering data: the tokenizer fitted on each domain's
+    training items (and on each --fit-data manifest), every domain's tasks scored on each
+    fit; per task a table of fitting sets (mean ± 95 % CI), the in-domain vs OOD drop with
+    its CI and the verdict on "in-domain beats OOD, but not hugely". A re-run skips cells
+    already done.
+
+    Example:
+      audiotokens study data --data ../shared/data -t mel-kmeans:k=100 \
+          --tasks kws-fsdd,spkid-fsdd,spkid-librispeech,spkid-synth
+    """
+    from ..bench.runner import BenchConfig
+    from ..bench.study_data import DataStudyConfig, run_data_study
+    from .bench import _split
+
+    pairs = []
+    for text in fit_data or []:
+        name, sep, path = text.partition("=")
+        if not sep or not name or not path:
+            raise typer.BadParameter(f"expected NAME=MANIFEST, got {text!r}",
+                                     param_hint="--fit-data")
+        pairs.append((name, Path(path)))
+    if device == "cpu":
+        import torch
+
+        torch.set_num_threads(1)
+    bench = BenchConfig(out=out, tasks=_split(tasks), seeds=seeds, device=device, jobs=jobs,
+                        max_items=max_items)
+    try:
+        cfg = DataStudyConfig(bench, tokenizer, data, synthetic, tuple(pairs))
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--fit-data") from None
+    study = run_data_study(cfg)
+    _print_data_study(study)
+    if any(s.count("failed") for s in study.summaries):
+        raise typer.Exit(code=1)
+
+
+def _print_data_study(study: DataStudy) -> None:
+    """Per domain a task x fitting-set table (in-domain column marked), the drops, the
+    verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    for domain, tasks in study.table.items():
+        table = Table("task", *(f"fit {f}" + (" (in-domain)" if f == domain else "")
+                                for f in study.fits), title=f"domain {domain}")
+        for task, scores in tasks.items():
+            table.add_row(task, *("-" if (s := scores.get(f)) is None else f"{s.value:.3f}" + (
+                "" if s.ci95 is None else f" ± {s.ci95:.3f}") for f in study.fits))
+        console.print(table)
+    drops = Table("domain / task", "metric", "OOD fit", "drop (in - OOD)", "relative",
+                  "in-domain", title="in-domain vs out-of-domain")
+    for p in study.pairs:
+        ci = "" if p.drop_ci95 is None else f" ± {p.drop_ci95:.3f}"
+        drops.add_row(f"{p.domain} / {p.task}", p.metric, p.fit, f"{p.drop:+.3f}{ci}",
+                      f"{p.relative:+.1%}", p.outcome)
+    console.print(drops)
+    f = study.finding
+    console.print(f'claim "{f.claim}": [bold]{f.verdict}[/] ({f.evidence})')
+    console.print(f"heads trained now: {study.trained}; summary: {study.path}")
 
 
 @study_app.command("layers")
