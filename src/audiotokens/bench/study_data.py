@@ -33,12 +33,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..data.manifest import ManifestError, read_manifest
-from ..tokenizers.registry import REGISTRY, Registry, load_tokenizer
+from ..tokenizers.registry import REGISTRY, Registry
 from .cells import safe_name
 from .db import ResultsDB
 from .findings import DATA_CLAIM, Finding, compare_scores
-from .keys import digest, items_digest
+from .fitting import fit_saved
 from .ranking import RankedScore, rank_results
 from .runner import (
     CORPUS_TASKS,
@@ -46,8 +45,6 @@ from .runner import (
     BenchError,
     BenchSummary,
     fit_manifest_for,
-    fit_options,
-    parse_tokenizer_spec,
     run_benchmark,
     synthesized_corpus,
 )
@@ -188,23 +185,10 @@ def _domains(cfg: DataStudyConfig, registry: Registry) -> list[Domain]:
 
 def _fit(cfg: DataStudyConfig, domain: Domain, registry: Registry) -> Path:
     """The tokenizer fitted on ``domain``'s manifest (saved, or loaded when fitted before)."""
-    name, options = parse_tokenizer_spec(cfg.tokenizer)
-    if Path(name).is_dir():
-        raise BenchError(f"{name}: a saved tokenizer is fitted already; the data study needs a "
-                         "registry spec to fit (e.g. mel-kmeans:k=100)")
-    try:
-        items = read_manifest(domain.fit_manifest)
-    except ManifestError as err:
-        raise BenchError(str(err)) from None
-    fit = fit_options(name, cfg.bench.full)
-    key = digest(cfg.tokenizer, fit, items_digest(items))
-    folder = (cfg.bench.out / "tokenizers" / safe_name(cfg.bench.run_name + "-fitdata")
-              / f"fit-{key}" / f"{safe_name(cfg.tokenizer)}{FIT_MARKER}{domain.name}")
-    if not (folder / "config.json").is_file():
-        tok = load_tokenizer(name, registry, **options).to(cfg.bench.device)
-        tok.fit(domain.fit_manifest, **fit)
-        tok.save(folder)
-    return folder
+    return fit_saved(cfg.tokenizer, domain.fit_manifest,
+                     cfg.bench.out / "tokenizers" / safe_name(cfg.bench.run_name + "-fitdata"),
+                     f"{safe_name(cfg.tokenizer)}{FIT_MARKER}{domain.name}", cfg.bench.full,
+                     cfg.bench.device, registry)
 
 
 def _pair(domain: str, task: str, metric: str, hib: bool, fit: str, a: RankedScore,
