@@ -78,3 +78,14 @@ def test_data_verdict_on_hand_made_pairs() -> None:
     assert data_finding(one).verdict == "inconclusive"
     assert data_finding([]).verdict == "not measured"
     assert _hand(0.20, 0.25, hib=False).relative == pytest.approx(0.25)
+
+
+def test_cli_rejects_bad_fit_data_and_unknown_tasks(tmp_path: Path, capsys) -> None:
+    from audiotokens.cli import main
+
+    for args, message in ((["--fit-data", "nofile"], "NAME=MANIFEST"),
+                          (["--fit-data", f"x={tmp_path / 'none.jsonl'}"], "no such manifest"),
+                          (["--tasks", "kws-nowhere"], "unknown task")):
+        with pytest.raises(SystemExit) as done:
+            main(["study", "data", "--out", str(tmp_path), *args])
+        assert done.value.code == 2 and message in capsys.readouterr().err

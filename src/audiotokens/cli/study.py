@@ -123,8 +123,8 @@ def data_study(
         import torch
 
         torch.set_num_threads(1)
-    bench = BenchConfig(out=out, tasks=_split(tasks), seeds=seeds, device=device, jobs=jobs,
-                        max_items=max_items)
+    bench = BenchConfig(out=out, tasks=_known_tasks(_split(tasks)), seeds=seeds,
+                        device=device, jobs=jobs, max_items=max_items)
     try:
         cfg = DataStudyConfig(bench, tokenizer, data, synthetic, tuple(pairs))
     except ValueError as err:
@@ -274,13 +274,7 @@ def layers(
         torch.set_num_threads(1)
     train = None if steps is None else replace(QUICK_TRAIN, max_steps=steps,
                                                eval_every=min(QUICK_TRAIN.eval_every, steps))
-    from ..bench.tasks import task_names
-
-    wanted = _split(tasks) or _discriminative_tasks(data)
-    unknown = sorted(set(wanted) - set(task_names()))
-    if unknown:
-        raise typer.BadParameter(f"unknown task(s) {unknown}; known: {', '.join(task_names())}",
-                                 param_hint="--tasks")
+    wanted = _known_tasks(_split(tasks)) or _discriminative_tasks(data)
     bench = BenchConfig(out=out, tasks=wanted, seeds=seeds, data=data, device=device,
                         jobs=jobs, max_items=max_items, train=train)
     try:
@@ -296,6 +290,17 @@ def layers(
     _print_layer_study(study)
     if study.bench.count("failed"):
         raise typer.Exit(code=1)
+
+
+def _known_tasks(wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """``wanted``, or a usage error naming the unknown tasks and the known ones."""
+    from ..bench.tasks import task_names
+
+    unknown = sorted(set(wanted) - set(task_names()))
+    if unknown:
+        raise typer.BadParameter(f"unknown task(s) {unknown}; known: {', '.join(task_names())}",
+                                 param_hint="--tasks")
+    return wanted
 
 
 def _discriminative_tasks(data: Path | None) -> tuple[str, ...]:
