@@ -28,7 +28,7 @@ def test_init_study_compares_the_arms_where_vectors_exist(synth_root: Path,
                       tokenizers=("mel-kmeans:k=8", "continuous-mel"), tasks=("prosody-proxy",),
                       train=TrainConfig(max_steps=6, eval_every=3, batch_size=4, dim=8),
                       cost=False, vocoders=False)
-    study = run_init_study(cfg)
+    study = run_init_study(cfg, arms=tuple(ARMS))
     base = f"data-{synth_root.name}"
     assert study.runs == {arm: f"{base}-init-{arm}" for arm in ARMS}
     # continuous-mel has no vectors: only mel-kmeans is compared, in every arm but random
