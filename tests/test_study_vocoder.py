@@ -31,7 +31,8 @@ def _tiny_rvq(folder: Path, synth_root: Path) -> Path:
 def test_study_scores_both_arms_per_subset_and_resumes(synth_root: Path,
                                                        tmp_path: Path) -> None:
     tok = _tiny_rvq(tmp_path / "rvq", synth_root)
-    cfg = VocoderStudyConfig(BenchConfig(out=tmp_path / "out", seeds=2, data=synth_root),
+    cfg = VocoderStudyConfig(BenchConfig(out=tmp_path / "out", seeds=2, data=synth_root,
+                                         verbose=False),
                              str(tok), steps=3, test_items=2)
     study = run_vocoder_study(cfg)
     names = study.subsets

@@ -172,17 +172,23 @@ def run_vocoder_study(cfg: VocoderStudyConfig, registry: Registry = REGISTRY) ->
 
     directions = {m.name: m.higher_is_better for m in RESYNTH_METRICS}
 
+    from rich.console import Console
+
     bench = cfg.bench
-    corpus = bench.data or embedded_corpus(bench)
+    console = Console(quiet=not bench.verbose)
+    corpus = bench.data or embedded_corpus(bench, console)
     train_manifest, test_manifest = Path(corpus) / "train.jsonl", Path(corpus) / "test.jsonl"
     if not train_manifest.is_file() or not test_manifest.is_file():
         raise BenchError(f"{corpus}: the vocoder study needs a synthetic corpus folder "
                          "(train.jsonl and test.jsonl)")
     run = bench.run_name + RUN_SUFFIX
+    if not Path(cfg.tokenizer).is_dir():
+        console.print(f"fitting {cfg.tokenizer} on {train_manifest} (once) ...")
     folder = (Path(cfg.tokenizer) if Path(cfg.tokenizer).is_dir() else fit_saved(
         cfg.tokenizer, train_manifest, bench.out / "tokenizers" / safe_name(run),
         cfg.tokenizer, bench.full, bench.device, registry))
     tok = load_tokenizer(folder, registry).to(bench.device)
+    console.print(f"vocoder study [bold]{run}[/]: {tok.name} ({folder})")
     subsets = _subsets(cfg, tuple(tok.info.codebook_names))
     config = vocoder_config_for(tok, **VOCODER_FIT[0]["config"])
     test = read_manifest(test_manifest)[: cfg.test_items]
@@ -197,6 +203,8 @@ def run_vocoder_study(cfg: VocoderStudyConfig, registry: Registry = REGISTRY) ->
                     run, arm, _task(s), seed, digest(base, arm, s, seed))]
                 if not todo:
                     continue
+                console.print(f"seed {seed}: {arm} vocoder(s) for "
+                              f"{', '.join('+'.join(x) for x in todo)} ({cfg.steps} steps each)")
                 shared = (train_vocoder(tok, train_manifest, config, _options(cfg, seed, None),
                                         progress_desc=None).model if arm == "scalable" else None)
                 for s in todo:
