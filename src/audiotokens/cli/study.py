@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
+# options several studies share (typer reads each default's OptionInfo afresh per command)
+_OUT = typer.Option(Path("bench_out"), "--out", help="Output folder (results.db).")
+_JOBS = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes.")
+_DEVICE = typer.Option("cpu", "--device", help="torch device.")
+_MAX_ITEMS = typer.Option(None, "--max-items", min=3,
+                          help="Cap each task split at this many items.")
+
 study_app = typer.Typer(help="Studies: the same benchmark in several arms, compared with CIs.",
                         no_args_is_help=True)
 
@@ -33,11 +40,10 @@ def init(
                              "(frozen random tables: the control, a whole run more); random, "
                              "the baseline, always runs."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per cell."),
-    out: Path = typer.Option(Path("bench_out"), "--out", help="Output folder (results.db)."),
-    jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
-    device: str = typer.Option("cpu", "--device", help="torch device."),
-    max_items: int | None = typer.Option(None, "--max-items", min=3,
-                                         help="Cap each task split at this many items."),
+    out: Path = _OUT,
+    jobs: int = _JOBS,
+    device: str = _DEVICE,
+    max_items: int | None = _MAX_ITEMS,
 ) -> None:
     """Token heads from random tables vs from the tokenizer's codebook vectors (k-means
     centroids, rvq codebooks), the tables trained or frozen: per tokenizer and task, is an
@@ -93,11 +99,10 @@ def data_study(
     tasks: list[str] | None = typer.Option(None, "--tasks", help="Only these tasks (default: "
                                            "every domain's discriminative tasks)."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per cell (for the CIs)."),
-    out: Path = typer.Option(Path("bench_out"), "--out", help="Output folder (results.db)."),
-    jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
-    device: str = typer.Option("cpu", "--device", help="torch device."),
-    max_items: int | None = typer.Option(None, "--max-items", min=3,
-                                         help="Cap each task split at this many items."),
+    out: Path = _OUT,
+    jobs: int = _JOBS,
+    device: str = _DEVICE,
+    max_items: int | None = _MAX_ITEMS,
 ) -> None:
     """In-domain vs out-of-domain clustering data: the tokenizer fitted on each domain's
     training items (and on each --fit-data manifest), every domain's tasks scored on each
@@ -176,8 +181,8 @@ def vocoder_study(
     data: Path | None = typer.Option(None, "--data", help="A synthetic corpus folder "
                                      "(default: the embedded corpus)."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds (for the CIs)."),
-    out: Path = typer.Option(Path("bench_out"), "--out", help="Output folder (results.db)."),
-    device: str = typer.Option("cpu", "--device", help="torch device."),
+    out: Path = _OUT,
+    device: str = _DEVICE,
 ) -> None:
     """One scalable unit vocoder trained with layer dropout on every codebook vs one
     vocoder trained per layer subset, both scored on resynthesis of each subset (STOI, mel
@@ -237,10 +242,9 @@ def layers(
     seeds: int = typer.Option(3, "--seeds", min=1, help="Seeds per cell (for the CIs)."),
     out: Path = typer.Option(Path("bench_out"), "--out", help="Output folder (results.db; "
                              "the study's files go to OUT/studies/<run>)."),
-    jobs: int = typer.Option(2, "--jobs", "-j", min=1, help="Worker processes."),
-    device: str = typer.Option("cpu", "--device", help="torch device."),
-    max_items: int | None = typer.Option(None, "--max-items", min=3,
-                                         help="Cap each task split at this many items."),
+    jobs: int = _JOBS,
+    device: str = _DEVICE,
+    max_items: int | None = _MAX_ITEMS,
     steps: int | None = typer.Option(None, "--steps", min=1, help="Step budget per head "
                                      "(default: train each head to convergence)."),
     ssl_minutes: float = typer.Option(SSL_MINUTES, "--ssl-minutes", min=0.1, help="Wall-clock "
