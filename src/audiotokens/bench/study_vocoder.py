@@ -220,7 +220,9 @@ def run_vocoder_study(cfg: VocoderStudyConfig, registry: Registry = REGISTRY) ->
                                  for name, value in scores.items()],
                                 key=digest(base, arm, s, seed))
                     trained += 1
-        gaps = subset_gaps(db, run)
+        order = {"+".join(x): i for i, x in enumerate(subsets)}
+        gaps = sorted(subset_gaps(db, run), key=lambda g: (g.metric != PRIMARY,
+                                                           order.get(g.subset, len(order))))
     statement = _statement(gaps)
     out = bench.out / "studies" / safe_name(run)
     out.mkdir(parents=True, exist_ok=True)
@@ -267,10 +269,9 @@ def _statement(gaps: Sequence[SubsetGap]) -> str:
     worse = sum(g.outcome == "worse" for g in main)
     mean = sum(g.gap for g in main) / len(main)
     one = min(min(g.scalable.n, g.dedicated.n) for g in main) < 2
-    parts = [f"the scalable vocoder's {PRIMARY} is {mean:+.3f} below the dedicated vocoders' "
-             f"on average over {len(main)} layer subset(s)"
-             if mean >= 0 else f"the scalable vocoder's {PRIMARY} is {-mean:.3f} above the "
-             f"dedicated vocoders' on average over {len(main)} layer subset(s)",
+    side = "below" if mean >= 0 else "above"
+    parts = [f"the scalable vocoder's {PRIMARY} is {abs(mean):.3f} {side} the dedicated "
+             f"vocoders' on average over {len(main)} layer subset(s)",
              f"worse beyond the 95 % CIs on {worse}, tied on {ties}, better on "
              f"{len(main) - worse - ties}"]
     if one:
