@@ -16,7 +16,9 @@ domain's tasks run as one bench run ``<run>-fitdata-<domain>`` over all fitted t
 a re-run trains nothing it has done. Per (domain, task, out-of-domain fitting set) the
 *drop* is how much worse the out-of-domain tokenizer scores than the in-domain one on the
 task's primary metric (positive: in-domain better; its 95 % CI combines both CIs as
-sqrt(a² + b²)), and relative to the in-domain score. The claim "in-domain beats OOD, but not
+sqrt(a² + b²)), and relative to the in-domain score. A pair's outcome follows the project's
+rule (better only when the two scores' CIs do not overlap), which is stricter than the drop's
+CI excluding 0. The claim "in-domain beats OOD, but not
 hugely" (:data:`~.findings.DATA_CLAIM`) **holds** when in-domain is better beyond the CIs on
 more than half of the pairs and the mean relative drop is below :data:`HUGE_DROP`; it **does
 not hold** when out-of-domain is better on at least half of them, or when in-domain wins with

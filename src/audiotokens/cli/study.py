@@ -129,8 +129,8 @@ def data_study(
         import torch
 
         torch.set_num_threads(1)
-    bench = BenchConfig(out=out, tasks=_known_tasks(_split(tasks)), seeds=seeds,
-                        device=device, jobs=jobs, max_items=max_items)
+    bench = BenchConfig(out=out, tasks=_known_tasks(_split(tasks)), seeds=seeds, data=data,
+                        device=device, jobs=jobs, max_items=max_items)  # data: the run name
     try:
         cfg = DataStudyConfig(bench, tokenizer, data, synthetic, tuple(pairs))
     except ValueError as err:
