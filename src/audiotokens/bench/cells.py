@@ -170,10 +170,11 @@ def _weights_artifacts(ctx: CellContext, task: str, seed: int, names: tuple[str,
 def training_artifact(ctx: CellContext, task: Task, seed: int, trained: TrainResult,
                        train_cfg: TrainConfig, init: str) -> Artifact:
     """Why the head stopped and its validation curve, as a ``training`` artifact (JSON
-    ``{"stopped", "steps", "best_step", "patience", "metric", "init", "curve": [{step,
-    ...}]}``; ``init`` is "vectors" when the token tables started from codebook vectors,
-    else "random")."""
+    ``{"stopped", "steps", "best_step", "patience", "metric", "init", "frozen", "curve":
+    [{step, ...}]}``; ``init`` is "vectors" when the token tables started from codebook
+    vectors, else "random"; ``frozen``: the tables were not trained)."""
     payload = json.dumps({"stopped": trained.stopped, "steps": trained.steps, "init": init,
+                          "frozen": train_cfg.freeze_embeddings,
                           "best_step": trained.best_step, "patience": train_cfg.patience,
                           "eval_every": train_cfg.eval_every, "metric": task.primary.name,
                           "higher_is_better": task.primary.higher_is_better,

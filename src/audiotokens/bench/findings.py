@@ -23,19 +23,22 @@ Families come from the DB (``TokenizerInfo.kind``: "semantic", "codec", "sample"
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from .ranking import RankedScore, Ranking, TaskRanking
 from .study_grid import GridCell, grid_tasks, parse_grid_label
 
-__all__ = ["VERDICTS", "CLUSTERS_CLAIM", "COMBINATION_CLAIM", "Finding", "TaskComparison",
+__all__ = ["VERDICTS", "CLUSTERS_CLAIM", "COMBINATION_CLAIM", "DATA_CLAIM", "INIT_CLAIM",
+           "Finding", "TaskComparison",
            "compare_groups", "compare_scores", "cluster_count_finding", "combination_finding",
            "seed_findings"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive", "not measured")
 CLUSTERS_CLAIM = "1000-2000 clusters are usually best"
 COMBINATION_CLAIM = "Several layers as codebooks (DASB) beat the best single layer"
+DATA_CLAIM = "In-domain clustering data beats out-of-domain, but not hugely"
+INIT_CLAIM = "Initialising embeddings from k-means centroids gives no gain"
 CLUSTER_RANGE = (1000, 2000)
 
 
@@ -147,11 +150,14 @@ def combination_finding(ranking: Ranking, source: str = "this run") -> Finding:
 
 
 def seed_findings(ranking: Ranking, families: Mapping[str, str],
-                  study: tuple[str, Ranking] | None = None) -> list[Finding]:
+                  study: tuple[str, Ranking] | None = None,
+                  measured: Sequence[Finding] = ()) -> list[Finding]:
     """The seed's six claims, checked on ``ranking`` (one run) with ``families`` (tokenizer ->
     kind); the number-of-clusters claim on this run when it is a layer x k study, else on
-    ``study`` (run name, ranking: see :func:`.study_grid.latest_layer_study`). Claims without
-    evidence are "not measured", with what would measure them."""
+    ``study`` (run name, ranking: see :func:`.study_grid.latest_layer_study`). ``measured``:
+    findings of other studies (:data:`DATA_CLAIM`, :data:`INIT_CLAIM`) that take the place
+    of those claims. Claims without evidence are "not measured", with what would measure
+    them."""
     board = ranking.boards.get("discriminative")
     disc = list(board.tasks) if board else []
     semantic, codec = _family(families, "semantic"), _family(families, "codec")
@@ -173,10 +179,10 @@ def seed_findings(ranking: Ranking, families: Mapping[str, str],
     else:
         findings.append(Finding(CLUSTERS_CLAIM, "not measured", "needs a layer x k study "
                                 "(audiotokens study layers); this results DB has none"))
-    for claim, how in (
-            ("In-domain clustering data beats out-of-domain, but not hugely",
-             "a clustering-data study"),
-            ("Initialising embeddings from k-means centroids gives no gain",
-             "an embedding-initialisation study: audiotokens study init")):
-        findings.append(Finding(claim, "not measured", f"needs {how}; this run has none"))
+    by_claim = {f.claim: f for f in measured}
+    for claim, how in ((DATA_CLAIM, "a clustering-data study: audiotokens study data"),
+                       (INIT_CLAIM, "an embedding-initialisation study: audiotokens study "
+                                    "init")):
+        findings.append(by_claim.get(claim) or Finding(
+            claim, "not measured", f"needs {how}; this results DB has none"))
     return findings

@@ -96,7 +96,8 @@ class TokenEmbedding(nn.Module):
     tables start random. With ``stride > 1`` each table averages the
     embeddings of ``stride`` consecutive ids in one ``EmbeddingBag`` lookup (the same as
     embedding then :func:`pool_time`, without materialising every frame), and attention scores
-    the pooled frames.
+    the pooled frames. ``freeze``: the tables (random or from ``init_vectors``) stay as
+    they start (no gradient); the combine weights and the head still train.
     """
 
     def __init__(
@@ -106,6 +107,7 @@ class TokenEmbedding(nn.Module):
         combine: str = "softmax",
         init_vectors: Sequence[torch.Tensor | None] | None = None,
         stride: int = 1,
+        freeze: bool = False,
     ) -> None:
         super().__init__()
         if combine not in COMBINE_MODES:
@@ -124,6 +126,8 @@ class TokenEmbedding(nn.Module):
                                  f"codebook {c} has {vocab_sizes[c]} ids")
             with torch.no_grad():
                 self.tables[c].weight[1:].copy_(_fit_vectors(vec, dim))
+        for tab in self.tables:
+            tab.weight.requires_grad_(not freeze)
         self.logits = nn.Parameter(torch.zeros(len(vocab_sizes)))
         self.scorer = (nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, 1))
                        if combine == "attention" else None)

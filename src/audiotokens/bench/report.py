@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .cost import COST_TASK
 from .db import Artifact, CellSummary, Result, ResultsDB, summarize
+from .findings import Finding
 from .html_page import Page as _Page
 from .html_page import escape as _e
 from .html_page import fmt as _fmt
@@ -146,10 +147,11 @@ def _findings(page: _Page, ranking: Ranking, training: list[Artifact]) -> None:
 
 
 def _claims(page: _Page, ranking: Ranking, families: Mapping[str, str],
-            study: tuple[str, Ranking] | None = None) -> None:
+            study: tuple[str, Ranking] | None = None,
+            measured: Sequence[Finding] = ()) -> None:
     """The seed's claims with their verdicts, computed from this run (see :mod:`.findings`);
     the number-of-clusters claim from ``study``, a layer x k study of the same DB, when this
-    run is none."""
+    run is none; the clustering-data and init claims from ``measured`` (the DB's studies)."""
     from .findings import seed_findings
 
     page.add("<h3>The seed's claims, checked on this run</h3>")
@@ -157,7 +159,7 @@ def _claims(page: _Page, ranking: Ranking, families: Mapping[str, str],
         page.add('<p class="muted">no tokenizer families recorded: claims not checked.</p>')
         return
     rows = [[_e(f.claim), f"<b>{_e(f.verdict)}</b>", _e(f.evidence)]
-            for f in seed_findings(ranking, families, study)]
+            for f in seed_findings(ranking, families, study, measured)]
     _table(page, "claims", ["claim", "verdict", "evidence"], rows, name_cols=3)
     n = min((s.n for b in ranking.boards.values() for t in b.tasks for s in t.scores),
             default=0)
@@ -400,7 +402,8 @@ def _audio(page: _Page, artifacts: list[Artifact], db_dir: Path) -> None:
 
 
 def _run_section(page: _Page, db: ResultsDB, run: str, primary: Mapping[str, str] | None,
-                 study: tuple[str, Ranking] | None = None) -> int:
+                 study: tuple[str, Ranking] | None = None,
+                 measured: Sequence[Finding] = ()) -> int:
     results = db.results(run)
     artifacts = db.artifacts(run)
     # the primary metric a task recorded for its data (pesq_wb / pesq_nb), unless declared
@@ -409,7 +412,7 @@ def _run_section(page: _Page, db: ResultsDB, run: str, primary: Mapping[str, str
     training = [a for a in artifacts if a.kind == "training"]
     page.add(f'<section class="run" id="run-{_e(run)}"><h2>Run {_e(run)}</h2>')
     _findings(page, ranking, training)
-    _claims(page, ranking, db.families(run), study)
+    _claims(page, ranking, db.families(run), study, measured)
     grid_section(page, ranking)
     page.add("<h3>Leaderboards</h3>")
     if ranking.boards:
@@ -455,7 +458,8 @@ def _render(db: ResultsDB, run: str | None,
     if not runs:
         page.note(f"{db.path}: the database holds no results yet")
     study = latest_layer_study(db)
-    n_results = sum(_run_section(page, db, r, primary, study) for r in runs)
+    measured = _study_findings(db)
+    n_results = sum(_run_section(page, db, r, primary, study, measured) for r in runs)
     doc = ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
            '<meta name="viewport" content="width=device-width, initial-scale=1">'
            f"<title>audiotokens report: {_e(db.path.name)}</title><style>{_CSS}</style></head>"
@@ -464,6 +468,22 @@ def _render(db: ResultsDB, run: str | None,
     summary = ReportSummary(Path(), tuple(runs), n_results, page.n_images, page.n_audio,
                             tuple(page.notes))
     return doc, summary
+
+
+def _study_findings(db: ResultsDB) -> list[Finding]:
+    """The findings of the latest clustering-data and init studies in ``db`` (none when it
+    has no such study)."""
+    from .study_data import data_finding, domain_pairs, latest_data_study
+    from .study_init import compare_init_runs, init_finding, latest_init_study
+
+    found = []
+    data = latest_data_study(db)
+    if data is not None:
+        found.append(data_finding(domain_pairs(db, data[1])[1], f"data study {data[0]}"))
+    init = latest_init_study(db)
+    if init is not None:
+        found.append(init_finding(compare_init_runs(db, init[1]), f"init study {init[0]}"))
+    return found
 
 
 def render_report(db: ResultsDB, run: str | None = None,

@@ -119,7 +119,8 @@ class BenchConfig:
     fitting items (:data:`VOCODER_FIT`, or ``vocoder_steps`` steps) when a generative task
     runs. ``jobs``: worker processes, one tokenizer at a time each (1: all in this process).
     ``init_embeddings``: token heads start from the tokenizer's codebook vectors (k-means
-    centroids, codec codebooks) instead of random tables.
+    centroids, codec codebooks) instead of random tables; ``freeze_embeddings``: those
+    tables (random or from vectors) are not trained.
     ``tokens``: a store made elsewhere (``audiotokens encode``) by the one tokenizer in
     ``tokenizers``, read instead of encoding; ``cache_mb``: decoded store row groups a head's
     data keeps in memory (see :class:`~audiotokens.bench.arrays.StoreArrays`).
@@ -141,6 +142,7 @@ class BenchConfig:
     vocoder_steps: int | None = None
     jobs: int = 1
     init_embeddings: bool = False
+    freeze_embeddings: bool = False
     synth_minutes: float = 4.0
     verbose: bool = True
     tokens: Path | None = None
@@ -432,7 +434,8 @@ class _Runner:
         """The head settings of ``task`` for ``seed`` (``cfg.train`` overrides the default)."""
         base = self.cfg.train or default_train(task, self.cfg.full)
         return replace(base, seed=seed, device=self.cfg.device,
-                       init_embeddings=self.cfg.init_embeddings or base.init_embeddings)
+                       init_embeddings=self.cfg.init_embeddings or base.init_embeddings,
+                       freeze_embeddings=self.cfg.freeze_embeddings or base.freeze_embeddings)
 
     def encoded(self, source: FeatureSource, corpus: str) -> Any:
         """The :class:`~.features.EncodedItems` of the items the heads of ``corpus`` read:

@@ -90,21 +90,30 @@ class SegmentSampler:
     The segment is cut to the longest clip when all clips are shorter; clips shorter than the
     segment are not drawn. Batch ``step`` of stream ``stream`` is a pure function of
     (seed, stream, step), so a resumed run sees the same data as an uninterrupted one.
+    ``keep`` (bool [C]): train on these codebooks only, every batch (a vocoder for one layer
+    set; no layer dropout).
     """
 
     def __init__(self, clips: list[VocoderClip], config: VocoderConfig, segment_frames: int,
-                 seed: int = 0) -> None:
+                 seed: int = 0, keep: np.ndarray | None = None) -> None:
         if not clips:
             raise ValueError("no clips to sample training segments from")
+        if keep is not None and (keep.shape != (config.n_codebooks,) or not keep.any()):
+            raise ValueError(f"keep must be a bool [{config.n_codebooks}] mask keeping at "
+                             f"least one codebook, got {keep.tolist()}")
         self.config = config
         self.seed = seed
+        self.keep = None if keep is None else keep.astype(bool)
         self.frames = min(segment_frames, max(c.n_frames for c in clips))
         self.clips = [c for c in clips if c.n_frames >= self.frames]
         sizes = np.array([c.n_frames for c in self.clips], dtype=np.float64)
         self.weights = sizes / sizes.sum()
 
     def mask(self, rng: np.random.Generator) -> np.ndarray:
-        """bool [C]: each codebook dropped with prob ``layer_dropout``, at least one kept."""
+        """bool [C]: ``keep``, else each codebook dropped with prob ``layer_dropout``, at
+        least one kept."""
+        if self.keep is not None:
+            return self.keep.copy()
         n = self.config.n_codebooks
         keep = rng.random(n) >= self.config.layer_dropout
         if not keep.any():
@@ -114,7 +123,7 @@ class SegmentSampler:
     def batch(self, step: int, batch_size: int, stream: int = 0,
               full_mask: bool = False) -> VocoderBatch:
         """Batch ``step`` (>= 0) of stream ``stream`` (0 = training, others for evaluation);
-        ``full_mask`` keeps every codebook."""
+        ``full_mask`` keeps every codebook (of ``keep``, when set)."""
         rng = np.random.default_rng([self.seed, stream, step])
         hop, t = self.config.hop_length, self.frames
         oracle = self.config.continuous_input_dim > 0
@@ -128,7 +137,8 @@ class SegmentSampler:
             audio.append(clip.audio[start * hop: (start + t) * hop])
             if clip.speaker is not None:
                 speakers.append(clip.speaker)
-        mask = np.ones(self.config.n_codebooks, dtype=bool) if full_mask else self.mask(rng)
+        mask = (self.mask(rng) if not full_mask or self.keep is not None
+                else np.ones(self.config.n_codebooks, dtype=bool))
         return VocoderBatch(
             inputs=torch.from_numpy(np.stack(inputs)),
             audio=torch.from_numpy(np.stack(audio)),

@@ -36,7 +36,9 @@ class VocoderTrainOptions:
     """Budgets (stop at ``max_steps`` or after ``minutes``, whichever first), batches of
     ``batch_size`` segments of ``segment_frames`` token frames, Adam ``lr`` (None = the
     generator's :attr:`~audiotokens.vocoder.config.VocoderConfig.default_lr`), ``seed``, an
-    optional resumable ``checkpoint`` file and the torch ``device``."""
+    optional resumable ``checkpoint`` file and the torch ``device``. ``layers``: train on
+    these codebooks only (names or indices; a vocoder for one layer set, no layer dropout);
+    None: all, with the config's layer dropout."""
 
     minutes: float | None = None
     max_steps: int | None = 1000
@@ -51,6 +53,7 @@ class VocoderTrainOptions:
     grad_clip: float = 10.0
     adversarial_weight: float = 1.0
     feature_weight: float = 2.0
+    layers: tuple[str | int, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.minutes is None and self.max_steps is None:
@@ -214,9 +217,11 @@ def train_vocoder(tokenizer: Tokenizer, manifest_path: str | Path,
     config = config or vocoder_config_for(tokenizer)
     _check_matches(tokenizer, config)
     clips = load_clips(tokenizer, manifest_path, config)
-    sampler = SegmentSampler(clips, config, options.segment_frames, options.seed)
     torch.manual_seed(options.seed)
-    trainable = VocoderTrainable(UnitVocoder(config), sampler, options)
+    model = UnitVocoder(config)
+    keep = None if options.layers is None else model.layer_mask(list(options.layers)).numpy()
+    sampler = SegmentSampler(clips, config, options.segment_frames, options.seed, keep)
+    trainable = VocoderTrainable(model, sampler, options)
     loop = LoopConfig(max_steps=options.max_steps, max_minutes=options.minutes,
                       log_every=options.log_every, checkpoint_every=options.checkpoint_every,
                       seed=options.seed)

@@ -35,7 +35,8 @@ class TrainConfig:
     "frames" -> 50 Hz); ``device`` is any torch device string; ``init_embeddings``: start
     the token tables from the tokenizer's codebook vectors (k-means centroids, codec
     codebooks; see ``Tokenizer.codebook_vectors``) where it has them, else (the default)
-    from random tables. ``core``: the sequence core of the heads that have one (CTC ASR,
+    from random tables. ``freeze_embeddings``: those token tables (random or from vectors)
+    are not trained. ``core``: the sequence core of the heads that have one (CTC ASR,
     enhancement, TTS): "lstm" (BiLSTM) or "conv" (dilated residual convolutions); see
     :mod:`audiotokens.bench.cores`. ``out_rank``: rank of the factorised output layer of the
     heads that emit tokens (enhancement, TTS; 0 = a full linear layer over every id), see
@@ -54,6 +55,7 @@ class TrainConfig:
     device: str = "cpu"
     seed: int = 0
     init_embeddings: bool = False
+    freeze_embeddings: bool = False
     core: str = "lstm"
     out_rank: int = 0
 
@@ -105,17 +107,18 @@ def build_model(task: Task, spec: InputSpec, data: TaskData, cfg: TrainConfig,
     <= ``max_frame_rate`` unless the task sets ``pools_input = False`` (its head then gets
     the full-rate frames and the stride, and reduces the rate itself). ``init_vectors``
     (float [V_c, E] per codebook of ``spec``) initialise the token tables when the task
-    reads the tokenizer's own tokens."""
+    reads the tokenizer's own tokens; ``cfg.freeze_embeddings`` freezes those tables."""
     stride = input_stride(spec, cfg)
     pool = stride if task.pools_input else 1
     in_spec = task.input_spec(spec, data)
     inputs: TokenEmbedding | ContinuousInput
     if in_spec.kind == "tokens":
         init = None
-        if init_vectors is not None and in_spec == spec:  # not TTS's phone input
+        own = in_spec == spec  # not TTS's phone input
+        if init_vectors is not None and own:
             init = [torch.as_tensor(np.asarray(v, dtype=np.float32)) for v in init_vectors]
         inputs = TokenEmbedding(in_spec.vocab_sizes, cfg.dim, cfg.combine, init_vectors=init,
-                                stride=pool)
+                                stride=pool, freeze=cfg.freeze_embeddings and own)
     else:
         inputs = ContinuousInput(in_spec.n_features, cfg.dim, stride=pool)
     head = task.build_head(inputs.out_dim, data, cfg.hidden, spec=spec, stride=stride,
