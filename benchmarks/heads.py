@@ -43,6 +43,11 @@ worse at the head's dropout; with ``--dropout 0.4`` it reached CER 0.589 on mel-
 but only after 850 steps (52.7 s). Enhancement (codec2, 8 x 256 ids): packed step 224 ms,
 converged head 63.3 ± 21.6 s, token accuracy 0.141 ± 0.006 (copying: 0.144), PESQ 1.062;
 the step there is dominated by the 2048-way output layer and its softmax, not the core.
+
+``--out-ranks 0 48`` (``TrainConfig.out_rank``: a full output layer vs one factorised through
+48-dim vectors per codebook, the quick bench's setting), enhance / codec2, lstm core, 2 seeds,
+load 4-5, 2026-12-03: step 222 -> 164 ms (1.36x), converged head 58.6 -> 38.8 CPU s (1.51x),
+token accuracy 0.142 -> 0.141 (copying: 0.144).
 """
 
 from __future__ import annotations
