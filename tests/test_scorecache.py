@@ -138,3 +138,15 @@ def test_judge_is_trained_once_per_folder_and_reloaded_identically(
     other = load_or_train_judge("tts", "tts", data, steps=4, folder=tmp_path)
     assert len(runs) == 2 and other.key != first.key
     assert len(list(tmp_path.glob("judge-*/weights.safetensors"))) == 2
+
+
+def test_path_stamp_of_no_model_is_empty(tmp_path, monkeypatch) -> None:
+    """An empty model path (a tokenizer without an SSL model) stamps nothing: it must not
+    stand for the working directory, whose changing files would change every fit's recipe."""
+    from audiotokens.bench.keys import path_stamp
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results.db").write_bytes(b"x")
+    assert path_stamp("") == []
+    assert path_stamp("results.db")[0][:2] == ("results.db", 1)
+    assert path_stamp(tmp_path / "missing") == []

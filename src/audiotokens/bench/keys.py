@@ -42,7 +42,10 @@ def items_digest(items: Iterable[ManifestItem]) -> str:
 
 def path_stamp(path: str | Path) -> list[tuple[str, int, int]]:
     """(relative name, size, modification time in ns) of a file or of every file under a
-    folder, sorted; [] when ``path`` does not exist (e.g. a hub id)."""
+    folder, sorted; [] when ``path`` does not exist (e.g. a hub id) or is empty (no model:
+    ``Path("")`` would be the working directory)."""
+    if not str(path):
+        return []
     root = Path(path)
     if root.is_file():
         st = root.stat()

@@ -348,6 +348,8 @@ class RVQTokenizer(Tokenizer):
         if max_steps is None and minutes is None:
             max_steps = DEFAULT_MAX_STEPS
         clips = self._load_clips(Path(manifest), split, max_items)
+        if self.trained_steps == 0:  # a fresh fit starts from weights drawn from ``seed``
+            self.model = self._initial_model(seed)
         hop = cfg.hop_length
         segment = max(1, round(segment_seconds * cfg.sample_rate / hop)) * hop
         train_cfg = CodecTrainConfig(batch_size=batch_size, segment_samples=segment,
@@ -374,6 +376,18 @@ class RVQTokenizer(Tokenizer):
             history=result.history,
         )
         return self.fit_summary
+
+    def _initial_model(self, seed: int) -> Any:
+        """A freshly initialised codec, its weights drawn from ``seed`` (the global torch
+        generator is left as it was), on this tokenizer's device."""
+        import torch
+
+        from ..nn.codec import ConvCodec
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = ConvCodec(self.config.codec())
+        return model.to(self.device)
 
     def _load_clips(self, manifest: Path, split: str | None, max_items: int | None
                     ) -> list[np.ndarray]:
